@@ -1,0 +1,109 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The four files certbot keeps in every `live/NAME/` directory.
+public enum LineageFile: String, Sendable, CaseIterable, Comparable {
+    case cert, chain, fullchain, privkey
+
+    /// The link's name in `live/NAME/`.
+    public var linkName: String { rawValue + ".pem" }
+
+    public static func < (lhs: LineageFile, rhs: LineageFile) -> Bool {
+        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+    }
+}
+
+/// Where a lineage's files are: a certbot `live/NAME` directory, or explicit paths.
+public struct LineageSource: Sendable, Equatable {
+    public var name: String
+    /// The `live/NAME` directory, or the certificate's directory for explicit files.
+    public var path: String
+    /// The path the server opens for each file (links, for certbot's layout).
+    public var files: [LineageFile: String]
+    /// Whether this is certbot's layout (four links, versioned archive files).
+    public var isCertbot: Bool
+
+    /// A certbot lineage at `live/NAME`.
+    public static func certbot(liveDirectory: String) -> LineageSource {
+        let directory = Paths.absolute(liveDirectory)
+        var files: [LineageFile: String] = [:]
+        for file in LineageFile.allCases {
+            files[file] = Paths.join(directory, file.linkName)
+        }
+        return LineageSource(
+            name: Paths.base(of: directory), path: directory, files: files, isCertbot: true)
+    }
+
+    /// A certificate and key outside certbot's layout (acme.sh, lego, hand-made).
+    public static func explicit(cert: String, key: String, chain: String?) -> LineageSource {
+        var files: [LineageFile: String] = [
+            .cert: Paths.absolute(cert), .privkey: Paths.absolute(key),
+        ]
+        if let chain { files[.chain] = Paths.absolute(chain) }
+        return LineageSource(
+            name: Paths.base(of: files[.cert]!), path: Paths.directory(of: files[.cert]!),
+            files: files, isCertbot: false)
+    }
+}
+
+/// A certbot configuration directory (`/etc/letsencrypt` by default).
+public struct CertbotDirectory: Sendable {
+    public var path: String
+
+    public init(_ path: String) {
+        self.path = Paths.absolute(path)
+    }
+
+    public var liveDirectory: String { Paths.join(path, "live") }
+
+    /// Every lineage directory under `live/`, sorted by name (README and dot files skipped).
+    public func lineages() throws(UsageError) -> [LineageSource] {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw UsageError(
+                "certbot directory \(path) does not exist or is not a directory",
+                fix: "pass the directory certbot was run with: `--certbot-dir DIR` or CERTRELOAD_CERTBOT_DIR=DIR")
+        }
+        guard let dir = opendir(liveDirectory) else {
+            let code = errno
+            if code == ENOENT { return [] }
+            throw UsageError(
+                "cannot list \(liveDirectory): \(errnoDescription(code))",
+                fix: code == EACCES ? "run certreload as root (certbot keeps live/ at 0700 root)" : nil)
+        }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name.hasPrefix(".") || name == "README" { continue }
+            var entryInfo = stat()
+            let full = Paths.join(liveDirectory, name)
+            guard stat(full, &entryInfo) == 0, (entryInfo.st_mode & S_IFMT) == S_IFDIR else {
+                continue
+            }
+            names.append(name)
+        }
+        return names.sorted().map { LineageSource.certbot(liveDirectory: Paths.join(liveDirectory, $0)) }
+    }
+
+    /// A lineage by name or by the path of its `live/NAME` directory.
+    public func lineage(_ nameOrPath: String) throws(UsageError) -> LineageSource {
+        let candidate =
+            nameOrPath.contains("/") ? Paths.absolute(nameOrPath) : Paths.join(liveDirectory, nameOrPath)
+        var info = stat()
+        guard stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            let known = (try? lineages().map(\.name)) ?? []
+            throw UsageError(
+                "unknown lineage '\(nameOrPath)': \(candidate) is not a directory",
+                fix: known.isEmpty
+                    ? "check --certbot-dir (now \(path)); `certbot certificates` lists lineages"
+                    : "known lineages: \(known.joined(separator: ", "))")
+        }
+        return .certbot(liveDirectory: candidate)
+    }
+}

@@ -1,0 +1,63 @@
+/// How bad a problem is: an error makes a lineage unusable, a warning does not.
+public enum Severity: String, Sendable, Codable, Comparable {
+    case warning
+    case error
+
+    public static func < (lhs: Severity, rhs: Severity) -> Bool {
+        lhs == .warning && rhs == .error
+    }
+}
+
+/// Stable problem codes. Tests, monitoring and the README rely on them: add, never rename.
+public enum ProblemCode: String, Sendable, CaseIterable, Codable {
+    // Resolution of certbot's links and reading of files.
+    case missing
+    case danglingLink = "dangling-link"
+    case linkLoop = "link-loop"
+    case notRegularFile = "not-regular-file"
+    case tooLarge = "too-large"
+    case versionMismatch = "version-mismatch"
+    // Access as the service user.
+    case notTraversable = "not-traversable"
+    case unreadable
+    case accessLostOnRenewal = "access-lost-on-renewal"
+    // Validation.
+    case badPEM = "bad-pem"
+    case encryptedKey = "encrypted-key"
+    case keyMismatch = "key-mismatch"
+    case chainMismatch = "chain-mismatch"
+    case chainInvalid = "chain-invalid"
+    case expired
+    case notYetValid = "not-yet-valid"
+    case expiringSoon = "expiring-soon"
+    case hostnameNotCovered = "hostname-not-covered"
+    case keyWorldReadable = "key-world-readable"
+    case weakKey = "weak-key"
+    // Added by later work.
+    case accessNotChecked = "access-not-checked"
+}
+
+/// One thing wrong with a lineage, worded for the person who has to fix it.
+public struct Problem: Sendable, Equatable {
+    public var severity: Severity
+    public var code: ProblemCode
+    /// The path the problem is about (the first one that blocks, for access problems).
+    public var path: String?
+    /// The account the problem applies to, when it is about access.
+    public var user: String?
+    public var message: String
+    /// A command or change a person can paste; nil when there is nothing to paste.
+    public var fix: String?
+
+    public init(
+        _ severity: Severity, _ code: ProblemCode, path: String? = nil, user: String? = nil,
+        message: String, fix: String? = nil
+    ) {
+        self.severity = severity
+        self.code = code
+        self.path = path
+        self.user = user
+        self.message = message
+        self.fix = fix
+    }
+}

@@ -1,0 +1,83 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Why a file could not be read safely.
+public enum SafeReadError: Error, Sendable, Equatable {
+    case missing
+    case notRegularFile(kind: String)
+    case tooLarge(size: Int64, limit: Int)
+    case failed(call: String, errno: Int32)
+}
+
+/// Reads small regular files without ever blocking on a FIFO, a device or a socket.
+public enum SafeFile {
+    /// certbot's files are a few KiB; anything past this is refused.
+    public static let sizeLimit = 1 << 20
+
+    /// Reads a whole regular file of at most `limit` bytes.
+    ///
+    /// The file is opened with O_NONBLOCK and checked with fstat before any read, so a FIFO or
+    /// device is reported, not waited on. `followLinks: false` refuses a final symlink
+    /// (used once links were resolved, so a swap in between cannot redirect the read).
+    public static func read(
+        _ path: String, limit: Int = sizeLimit, followLinks: Bool = true
+    ) -> Result<[UInt8], SafeReadError> {
+        var flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC
+        if !followLinks { flags |= O_NOFOLLOW }
+        let fd = open(path, flags)
+        if fd < 0 {
+            let code = errno
+            if code == ENOENT { return .failure(.missing) }
+            return .failure(.failed(call: "open", errno: code))
+        }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return .failure(.failed(call: "fstat", errno: errno)) }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            return .failure(.notRegularFile(kind: fileKind(info.st_mode)))
+        }
+        guard info.st_size <= Int64(limit) else {
+            return .failure(.tooLarge(size: Int64(info.st_size), limit: limit))
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size) + 1)
+        var used = 0
+        while true {
+            if used == bytes.count {
+                // The file grew while being read: accept up to the limit.
+                guard bytes.count <= limit else {
+                    return .failure(.tooLarge(size: Int64(bytes.count), limit: limit))
+                }
+                bytes.append(contentsOf: repeatElement(0, count: 4096))
+            }
+            let n = bytes.withUnsafeMutableBytes { buffer in
+                Glibc.read(fd, buffer.baseAddress! + used, buffer.count - used)
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return .failure(.failed(call: "read", errno: errno))
+            }
+            if n == 0 { break }
+            used += n
+        }
+        if used > limit { return .failure(.tooLarge(size: Int64(used), limit: limit)) }
+        bytes.removeSubrange(used...)
+        return .success(bytes)
+    }
+
+    /// A person's word for the type of file in `mode`.
+    public static func fileKind(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFREG: return "regular file"
+        case S_IFDIR: return "directory"
+        case S_IFIFO: return "FIFO"
+        case S_IFSOCK: return "socket"
+        case S_IFCHR: return "character device"
+        case S_IFBLK: return "block device"
+        case S_IFLNK: return "symbolic link"
+        default: return "special file"
+        }
+    }
+}

@@ -1,0 +1,289 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+internal import COpenSSL
+internal import CCertReloadShims
+
+/// OpenSSL's error queue, drained into one line (oldest first).
+func drainOpenSSLErrors() -> String {
+    var reasons: [String] = []
+    while true {
+        let code = ERR_get_error()
+        if code == 0 { break }
+        var buffer = [CChar](repeating: 0, count: 256)
+        ERR_error_string_n(code, &buffer, buffer.count)
+        reasons.append(buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
+    }
+    return reasons.isEmpty ? "no detail from OpenSSL" : reasons.joined(separator: "; ")
+}
+
+/// A memory BIO over bytes, freed with the object.
+final class MemoryBIO {
+    let pointer: OpaquePointer
+    private let storage: UnsafeMutableRawBufferPointer
+
+    init(_ bytes: [UInt8]) {
+        storage = .allocate(byteCount: max(bytes.count, 1), alignment: 1)
+        storage.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
+        pointer = BIO_new_mem_buf(storage.baseAddress, Int32(bytes.count))
+    }
+
+    deinit {
+        BIO_free(pointer)
+        storage.deallocate()
+    }
+}
+
+/// Reads everything written to a fresh memory BIO by `body`.
+func withMemoryBIOText(_ body: (OpaquePointer) -> Void) -> String {
+    guard let bio = BIO_new(BIO_s_mem()) else { return "" }
+    defer { BIO_free(bio) }
+    body(bio)
+    var data: UnsafeMutablePointer<CChar>?
+    let length = BIO_ctrl(bio, BIO_CTRL_INFO, 0, &data)
+    guard length > 0, let data else { return "" }
+    return String(decoding: UnsafeRawBufferPointer(start: data, count: length), as: UTF8.self)
+}
+
+/// An X.509 certificate.
+///
+/// `@unchecked Sendable`: the X509 is never mutated after parsing, and OpenSSL's read-only
+/// accessors on a parsed certificate are thread-safe.
+public final class Certificate: @unchecked Sendable {
+    let pointer: OpaquePointer
+
+    init(taking pointer: OpaquePointer) {
+        self.pointer = pointer
+    }
+
+    deinit { X509_free(pointer) }
+
+    /// Every certificate in a PEM buffer; nil when any PEM block is not a parsable certificate.
+    public static func parseAll(pem bytes: [UInt8]) -> (certificates: [Certificate], error: String?) {
+        let expected = countOccurrences(of: Array("-----BEGIN ".utf8), in: bytes)
+        let bio = MemoryBIO(bytes)
+        var certificates: [Certificate] = []
+        while let x509 = PEM_read_bio_X509(bio.pointer, nil, nil, nil) {
+            certificates.append(Certificate(taking: x509))
+        }
+        let detail = drainOpenSSLErrors()
+        if certificates.isEmpty {
+            return ([], expected == 0 ? "no PEM certificate in it" : "no certificate could be parsed (\(detail))")
+        }
+        if certificates.count != expected {
+            return (certificates, "\(expected) PEM blocks but only \(certificates.count) parsable certificate(s)")
+        }
+        return (certificates, nil)
+    }
+
+    /// Parses one certificate from DER.
+    public static func fromDER(_ der: [UInt8]) -> Certificate? {
+        der.withUnsafeBufferPointer { buffer in
+            var pointer: UnsafePointer<UInt8>? = buffer.baseAddress
+            guard let x509 = d2i_X509(nil, &pointer, buffer.count) else {
+                _ = drainOpenSSLErrors()
+                return nil
+            }
+            return Certificate(taking: x509)
+        }
+    }
+
+    public var der: [UInt8] {
+        var out: UnsafeMutablePointer<UInt8>?
+        let length = i2d_X509(pointer, &out)
+        guard length > 0, let out else { return [] }
+        defer { CRYPTO_free(out, #fileID, #line) }
+        return Array(UnsafeBufferPointer(start: out, count: Int(length)))
+    }
+
+    public var pem: String {
+        withMemoryBIOText { bio in _ = PEM_write_bio_X509(bio, pointer) }
+    }
+
+    /// SHA-256 of the DER, lower-case hex.
+    public var sha256: String {
+        var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+        var length: UInt32 = 0
+        X509_digest(pointer, EVP_sha256(), &digest, &length)
+        return hex(digest.prefix(Int(length)))
+    }
+
+    public var subject: String { Certificate.nameText(X509_get_subject_name(pointer)) }
+    public var issuer: String { Certificate.nameText(X509_get_issuer_name(pointer)) }
+
+    private static func nameText(_ name: OpaquePointer?) -> String {
+        guard let name else { return "" }
+        return withMemoryBIOText { bio in
+            _ = X509_NAME_print_ex(bio, name, 0, certreload_xn_flag_rfc2253())
+        }
+    }
+
+    /// DNS and IP subjectAltNames, in the certificate's order.
+    public var subjectAltNames: [String] {
+        guard let names = certreload_x509_get_sans(pointer) else { return [] }
+        defer { certreload_general_names_free(names) }
+        var result: [String] = []
+        for index in 0..<certreload_general_names_count(names) {
+            var type: Int32 = 0
+            var data: UnsafePointer<UInt8>?
+            var length: Int32 = 0
+            guard certreload_general_name_at(names, index, &type, &data, &length) == 0, let data else {
+                continue
+            }
+            let bytes = UnsafeBufferPointer(start: data, count: Int(length))
+            if type == GEN_DNS {
+                result.append(String(decoding: bytes, as: UTF8.self))
+            } else if type == GEN_IPADD {
+                result.append(ipText(Array(bytes)))
+            }
+        }
+        return result
+    }
+
+    public var notBefore: Int64? { Certificate.epoch(X509_get0_notBefore(pointer)) }
+    public var notAfter: Int64? { Certificate.epoch(X509_get0_notAfter(pointer)) }
+
+    private static func epoch(_ time: UnsafePointer<ASN1_TIME>?) -> Int64? {
+        guard let time else { return nil }
+        var parts = tm()
+        guard ASN1_TIME_to_tm(time, &parts) == 1 else { return nil }
+        return Int64(timegm(&parts))
+    }
+
+    /// Whether the basicConstraints mark this as a CA certificate.
+    public var isCA: Bool { X509_check_ca(pointer) >= 1 }
+
+    /// Issued by itself (subject = issuer and its own key verifies the signature).
+    public var isSelfSigned: Bool {
+        X509_check_issued(pointer, pointer) == X509_V_OK && signed(by: self)
+    }
+
+    /// Whether `issuer`'s key verifies this certificate's signature and the names chain.
+    public func signed(by issuer: Certificate) -> Bool {
+        guard let key = X509_get0_pubkey(issuer.pointer) else { return false }
+        let ok = X509_verify(pointer, key) == 1
+        _ = drainOpenSSLErrors()
+        return ok
+    }
+
+    public func issuerNameMatches(_ issuer: Certificate) -> Bool {
+        X509_NAME_cmp(X509_get_issuer_name(pointer), X509_get_subject_name(issuer.pointer)) == 0
+    }
+
+    /// RFC 6125 host matching by OpenSSL: subjectAltName only, wildcards for one whole label.
+    public func covers(host: String) -> Bool {
+        if host.contains(":") || host.allSatisfy({ $0.isNumber || $0 == "." }) {
+            return X509_check_ip_asc(pointer, host, 0) == 1
+        }
+        let flags = UInt32(X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT)
+        return X509_check_host(pointer, host, host.utf8.count, flags, nil) == 1
+    }
+
+    /// Whether this certificate's public key is the one of `key`.
+    public func matches(_ key: PrivateKey) -> Bool {
+        guard let publicKey = X509_get0_pubkey(pointer) else { return false }
+        let ok = EVP_PKEY_eq(publicKey, key.pointer) == 1
+        _ = drainOpenSSLErrors()
+        return ok
+    }
+
+    private static func countOccurrences(of needle: [UInt8], in haystack: [UInt8]) -> Int {
+        guard needle.count <= haystack.count else { return 0 }
+        var count = 0
+        var index = 0
+        let last = haystack.count - needle.count
+        while index <= last {
+            if haystack[index] == needle[0] && Array(haystack[index..<index + needle.count]) == needle {
+                count += 1
+                index += needle.count
+            } else {
+                index += 1
+            }
+        }
+        return count
+    }
+}
+
+/// A private key. Its bytes are never printed or logged.
+///
+/// `@unchecked Sendable`: the EVP_PKEY is not mutated after parsing.
+public final class PrivateKey: @unchecked Sendable {
+    let pointer: OpaquePointer
+
+    init(taking pointer: OpaquePointer) {
+        self.pointer = pointer
+    }
+
+    deinit { EVP_PKEY_free(pointer) }
+
+    public enum ParseError: Error, Equatable {
+        case encrypted
+        case notAKey
+        case unsupported(String)
+    }
+
+    /// Parses a PEM private key without ever prompting for a passphrase.
+    public static func parse(pem bytes: [UInt8]) -> Result<PrivateKey, ParseError> {
+        let text = String(decoding: bytes, as: UTF8.self)
+        if text.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || text.contains("Proc-Type: 4,ENCRYPTED") {
+            return .failure(.encrypted)
+        }
+        guard text.contains("PRIVATE KEY-----") else { return .failure(.notAKey) }
+        let bio = MemoryBIO(bytes)
+        guard let key = PEM_read_bio_PrivateKey(bio.pointer, nil, certreload_pem_no_password, nil) else {
+            return .failure(.unsupported(drainOpenSSLErrors()))
+        }
+        return .success(PrivateKey(taking: key))
+    }
+
+    /// "RSA", "ECDSA P-256", "Ed25519", …
+    public var algorithm: String {
+        switch EVP_PKEY_get_base_id(pointer) {
+        case EVP_PKEY_RSA: return "RSA"
+        case EVP_PKEY_EC:
+            var name = [CChar](repeating: 0, count: 64)
+            var length = 0
+            if EVP_PKEY_get_group_name(pointer, &name, name.count, &length) == 1 {
+                let group = String(cString: name)
+                return "ECDSA " + (group == "prime256v1" ? "P-256" : group == "secp384r1" ? "P-384" : group)
+            }
+            return "ECDSA"
+        case EVP_PKEY_ED25519: return "Ed25519"
+        case EVP_PKEY_ED448: return "Ed448"
+        default: return String(cString: OBJ_nid2sn(EVP_PKEY_get_base_id(pointer)))
+        }
+    }
+
+    public var isRSA: Bool { EVP_PKEY_get_base_id(pointer) == EVP_PKEY_RSA }
+    public var bits: Int { Int(EVP_PKEY_get_bits(pointer)) }
+}
+
+func hex<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
+    let digits = Array("0123456789abcdef".utf8)
+    var out: [UInt8] = []
+    for byte in bytes {
+        out.append(digits[Int(byte >> 4)])
+        out.append(digits[Int(byte & 0xf)])
+    }
+    return String(decoding: out, as: UTF8.self)
+}
+
+private func ipText(_ bytes: [UInt8]) -> String {
+    if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
+    if bytes.count == 16 {
+        return stride(from: 0, to: 16, by: 2).map { String(UInt16(bytes[$0]) << 8 | UInt16(bytes[$0 + 1]), radix: 16) }
+            .joined(separator: ":")
+    }
+    return hex(bytes)
+}
+
+/// "2026-11-29T23:03:52Z"
+public func isoTime(_ seconds: Int64) -> String {
+    var value = time_t(seconds)
+    var parts = tm()
+    gmtime_r(&value, &parts)
+    func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import CertReload
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The root command: it only lists subcommands.
+struct CertReloadCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "certreload",
+        abstract: "Keep TLS servers serving the certificate certbot just renewed, and say why when they cannot.",
+        discussion: """
+            Exit status: 0 everything usable (warnings allowed), 1 at least one lineage unusable,
+            2 the invocation itself is wrong (unknown user, missing certbot directory, unknown lineage).
+            """,
+        version: "0.1.0",
+        subcommands: [Check.self, Demo.self])
+}
+
+/// Exit status 2 for every mistake in the invocation, ArgumentParser's own included.
+@main
+enum Main {
+    static func main() {
+        do {
+            var command = try CertReloadCommand.parseAsRoot()
+            try command.run()
+        } catch let error as UsageError {
+            Output.standardError("certreload: \(error.message)")
+            if let fix = error.fix { Output.standardError("  fix: \(fix)") }
+            exit(2)
+        } catch let error as SystemError {
+            Output.standardError("certreload: \(error)")
+            exit(1)
+        } catch {
+            let code = CertReloadCommand.exitCode(for: error)
+            if code == .success {
+                CertReloadCommand.exit(withError: error)
+            }
+            if error is ExitCode {
+                exit(code.rawValue)
+            }
+            Output.standardError(CertReloadCommand.fullMessage(for: error))
+            exit(2)
+        }
+    }
+}
+
+enum Output {
+    static func standardError(_ text: String) {
+        var line = text
+        if !line.hasSuffix("\n") { line += "\n" }
+        writeAll(2, line)
+    }
+
+    /// Colour only on a terminal, and never with NO_COLOR set or TERM=dumb.
+    static var colorOnStandardOutput: Bool {
+        if getenv("NO_COLOR") != nil { return false }
+        if let term = getenv("TERM"), String(cString: term) == "dumb" { return false }
+        return isatty(1) == 1
+    }
+
+    static func write(_ text: String) {
+        writeAll(1, text)
+    }
+
+    /// write(2) until done; standard streams here are unbuffered by design (one report, one write).
+    private static func writeAll(_ fd: Int32, _ text: String) {
+        var bytes = Array(text.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            offset += n
+        }
+        bytes.removeAll()
+    }
+}

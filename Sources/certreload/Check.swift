@@ -1,0 +1,82 @@
+import ArgumentParser
+import CertReload
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+extension CertReloadCommand {
+    /// `certreload check`: resolve, validate and access-check lineages.
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check lineages: links, access as the service user, PEM, key, chain, dates, names.",
+            discussion: """
+                Without arguments every lineage under <certbot-dir>/live/ is checked. An argument is a
+                lineage name or the path of a live/NAME directory (certbot's RENEWED_LINEAGE).
+                With --cert/--key, a pair outside certbot's layout is checked instead.
+                Nothing is changed; exit status 0 all usable, 1 at least one unusable, 2 usage error.
+                """)
+
+        @Argument(help: ArgumentHelp("Lineage names or live/NAME directories.", valueName: "name-or-dir"))
+        var lineages: [String] = []
+
+        @OptionGroup var certbot: CertbotOptions
+
+        @Option(help: ArgumentHelp("The account the server reads the files as.", valueName: "user"))
+        var user: String?
+
+        @Option(name: .customLong("hostname"), help: ArgumentHelp("A name the certificate must cover (repeatable).", valueName: "host"))
+        var hostnames: [String] = []
+
+        @Option(name: .customLong("warn-days"), help: "Warn when fewer days than this are left.")
+        var warnDays: Int = 14
+
+        @Option(help: ArgumentHelp("A certificate file outside certbot's layout.", valueName: "file"))
+        var cert: String?
+
+        @Option(help: ArgumentHelp("Its private key file.", valueName: "file"))
+        var key: String?
+
+        @Option(help: ArgumentHelp("Its chain file (optional; else certificates after the first in --cert).", valueName: "file"))
+        var chain: String?
+
+        @OptionGroup var output: OutputOptions
+
+        func validate() throws {
+            if (cert == nil) != (key == nil) {
+                throw ValidationError("--cert and --key go together")
+            }
+            if cert != nil && !lineages.isEmpty {
+                throw ValidationError("give either lineages or --cert/--key, not both")
+            }
+            if warnDays < 0 { throw ValidationError("--warn-days must be 0 or more") }
+        }
+
+        func run() throws {
+            let account = try user.map { name throws(UsageError) in try Account.named(name) }
+            let sources: [LineageSource]
+            if let cert, let key {
+                sources = [.explicit(cert: cert, key: key, chain: chain)]
+            } else {
+                let directory = certbot.directory
+                if lineages.isEmpty {
+                    sources = try directory.lineages()
+                } else {
+                    _ = try directory.lineages()  // names a missing certbot directory first
+                    sources = try lineages.map { name throws(UsageError) in try directory.lineage(name) }
+                }
+            }
+            let options = CheckOptions(serviceUser: account, hostnames: hostnames, warnDays: warnDays)
+            let report = try Checker(options: options).check(sources)
+            switch output.format {
+            case .json:
+                Output.write(CheckRendering.json(report).serialized(pretty: true) + "\n")
+            case .text:
+                Output.write(CheckRendering(color: Output.colorOnStandardOutput).text(report, now: options.now))
+            }
+            if !report.usable { throw ExitCode(1) }
+        }
+    }
+}
