@@ -21,7 +21,7 @@ let package = Package(
         .systemLibrary(
             name: "CCurl", pkgConfig: "libcurl",
             providers: [.apt(["libcurl4-openssl-dev"])]),
-        .target(name: "CCertReloadShims", dependencies: ["COpenSSL"]),
+        .target(name: "CCertReloadShims", dependencies: ["COpenSSL", "CCurl", "CSystemd"]),
         .target(
             name: "CertReload",
             dependencies: [

@@ -7,6 +7,11 @@
 #include <openssl/x509v3.h>
 #include <sys/xattr.h>
 
+/* Each concern keeps its shims in its own header and C file. */
+#include "certreload_curl.h"
+#include "certreload_systemd.h"
+#include "certreload_tls.h"
+
 /// What the access probe tries for one path.
 enum {
     CERTRELOAD_PROBE_TRAVERSE = 0, /* search (x) permission on a directory, through all ancestors */

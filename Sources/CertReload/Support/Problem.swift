@@ -33,8 +33,24 @@ public enum ProblemCode: String, Sendable, CaseIterable, Codable {
     case hostnameNotCovered = "hostname-not-covered"
     case keyWorldReadable = "key-world-readable"
     case weakKey = "weak-key"
-    // Added by later work.
-    case accessNotChecked = "access-not-checked"
+    // Reload (certreload deploy / reload).
+    case reloadFailed = "reload-failed"
+    case reloadUnauthorized = "reload-unauthorized"
+    case reloadUnreachable = "reload-unreachable"
+    case reloadTimeout = "reload-timeout"
+    case reloadSkipped = "reload-skipped"
+    // Verify: what the server really serves.
+    case verifyStale = "verify-stale"
+    case verifyWrongCertificate = "verify-wrong-certificate"
+    case starttlsNotOffered = "starttls-not-offered"
+    case starttlsRefused = "starttls-refused"
+    case verifyConnectFailed = "verify-connect-failed"
+    case verifyHandshakeFailed = "verify-handshake-failed"
+    case verifyHostnameMismatch = "verify-hostname-mismatch"
+    case verifyUntrusted = "verify-untrusted"
+    case sniDefaultDiffers = "sni-default-differs"
+    // Configuration and secrets.
+    case tokenFileInsecure = "token-file-insecure"
 }
 
 /// One thing wrong with a lineage, worded for the person who has to fix it.
