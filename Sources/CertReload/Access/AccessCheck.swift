@@ -48,10 +48,11 @@ public struct AccessOracle: Sendable {
     public let method: AccessMethod
 
     /// Tries when certreload runs as root or as the account itself; evaluates otherwise.
-    public init(account: Account) {
+    /// `method` forces one way (tests compare both on the same files).
+    public init(account: Account, method: AccessMethod? = nil) {
         self.account = account
         let me = geteuid()
-        self.method = (me == 0 || me == account.uid) ? .tried : .evaluated
+        self.method = method ?? ((me == 0 || me == account.uid) ? .tried : .evaluated)
     }
 
     /// One errno per step (0 = allowed).

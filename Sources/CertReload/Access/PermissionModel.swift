@@ -59,6 +59,12 @@ public struct PosixACL: Sendable, Equatable {
         public var tag: Tag
         public var permissions: UInt16
         public var id: UInt32
+
+        public init(tag: Tag, permissions: UInt16, id: UInt32) {
+            self.tag = tag
+            self.permissions = permissions
+            self.id = id
+        }
     }
 
     public var entries: [Entry]

@@ -50,9 +50,12 @@ public struct CheckOptions: Sendable {
 /// Resolves, validates and access-checks lineages. It never changes a file.
 public struct Checker: Sendable {
     public var options: CheckOptions
+    /// nil: try when possible (root, or the account itself), else evaluate.
+    public var accessMethod: AccessMethod?
 
-    public init(options: CheckOptions) {
+    public init(options: CheckOptions, accessMethod: AccessMethod? = nil) {
         self.options = options
+        self.accessMethod = accessMethod
     }
 
     public func check(_ sources: [LineageSource]) throws(SystemError) -> CheckReport {
@@ -65,7 +68,7 @@ public struct Checker: Sendable {
         }
 
         // Access: one batch for everything, so root forks one probe child per run.
-        let oracle = AccessOracle(account: account)
+        let oracle = AccessOracle(account: account, method: accessMethod)
         var allSteps: [AccessStep] = []
         var known: Set<AccessStep> = []
         var stepsPerLineage: [[[AccessStep]]] = []

@@ -1,0 +1,56 @@
+import CertReload
+import Glibc
+import Testing
+
+@Suite("What check prints")
+struct CheckRenderingTests {
+    @Test("JSON has the documented shape and never contains a private key")
+    func jsonShape() throws {
+        let fixture = try LineageFixture()
+        defer { fixture.remove() }
+        try fixture.issue("json.test", names: ["json.test", "*.json.test"])
+        try fixture.issue("broken.test")
+        unlink(fixture.live("broken.test") + "/chain.pem")
+        let report = try Checker(options: CheckOptions(now: fixture.now)).check(fixture.directory.lineages())
+        let text = CheckRendering.json(report).serialized(pretty: true)
+        #expect(!text.contains("PRIVATE KEY"))
+        #expect(text.contains("\"lineages\": ["))
+        #expect(text.contains("\"name\": \"json.test\""))
+        #expect(text.contains("\"sans\": [\n"))
+        #expect(text.contains("\"code\": \"missing\""))
+        #expect(text.contains("\"severity\": \"error\""))
+        #expect(text.contains("\"service_user_given\": false"))
+        #expect(!report.usable)
+    }
+
+    @Test("text names the user and says when no service user was given; no colour unless asked")
+    func text() throws {
+        let fixture = try LineageFixture()
+        defer { fixture.remove() }
+        try fixture.issue("text.test")
+        let report = try Checker(options: CheckOptions(now: fixture.now)).check(fixture.directory.lineages())
+        let plain = CheckRendering(color: false).text(report, now: fixture.now)
+        #expect(plain.contains("No service user given"))
+        #expect(plain.contains("text.test  OK"))
+        #expect(!plain.contains("\u{1B}["))
+        #expect(CheckRendering(color: true).text(report, now: fixture.now).contains("\u{1B}["))
+    }
+
+    @Test("JSON strings are escaped")
+    func escaping() {
+        #expect(JSON.string("a\"b\\c\n\u{01}").serialized() == "\"a\\\"b\\\\c\\n\\u0001\"")
+    }
+
+    @Test("the demo shows each of its three stories")
+    func demo() throws {
+        let account = try runningAsRoot ? nobody() : Account.current()
+        let demo = try Demo.build(serviceUser: account)
+        defer { demo.remove() }
+        let report = try demo.check()
+        if runningAsRoot {
+            let failed = Demo.outcomes(of: report).filter { !$0.1 }.map(\.0.lineage)
+            #expect(failed.isEmpty)
+        }
+        #expect(report.lineages.first { $0.name == "renewing.example" }?.codes.contains(.versionMismatch) == true)
+    }
+}
