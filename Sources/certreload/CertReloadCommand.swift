@@ -13,8 +13,7 @@ struct CertReloadCommand: ParsableCommand {
         commandName: "certreload",
         abstract: "Keep TLS servers serving the certificate certbot just renewed, and say why when they cannot.",
         discussion: """
-            Exit status: 0 everything usable (warnings allowed), 1 at least one lineage unusable,
-            2 the invocation itself is wrong (unknown user, missing certbot directory, unknown lineage).
+            Exit status: 0 everything usable (warnings allowed), 1 at least one lineage unusable, 2 the invocation itself is wrong (unknown user, missing certbot directory, unknown lineage).
             """,
         version: "0.1.0",
         subcommands: [Check.self, Demo.self])

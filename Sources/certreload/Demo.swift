@@ -13,10 +13,7 @@ extension CertReloadCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the check on a built-in certbot-style directory (no certbot, network or server needed).",
             discussion: """
-                Builds three lineages with real OpenSSL keys and certificates in a temporary directory
-                (healthy; archive/ blocked for the service user; caught half-way through a renewal),
-                checks them as the service user, explains the report, and removes the directory.
-                Exit status 0 when each lineage showed what it is meant to show.
+                Builds three lineages with real OpenSSL keys and certificates in a temporary directory (healthy; archive/ blocked for the service user; caught half-way through a renewal), checks them as the service user, explains the report, and removes the directory. Exit status 0 when each lineage showed what it is meant to show.
                 """)
 
         @Option(help: ArgumentHelp("The service user to check as.", valueName: "user"))
