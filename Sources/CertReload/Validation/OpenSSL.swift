@@ -60,22 +60,33 @@ public final class Certificate: @unchecked Sendable {
 
     deinit { X509_free(pointer) }
 
-    /// Every certificate in a PEM buffer; nil when any PEM block is not a parsable certificate.
+    /// Every certificate in a PEM buffer, and an error when any PEM block is not a parsable
+    /// certificate. Identical blocks are parsed once per process (see `CertificateCache`).
     public static func parseAll(pem bytes: [UInt8]) -> (certificates: [Certificate], error: String?) {
-        let expected = countOccurrences(of: Array("-----BEGIN ".utf8), in: bytes)
-        let bio = MemoryBIO(bytes)
+        let blocks = PEMBlock.split(bytes)
+        if blocks.isEmpty { return ([], "no PEM certificate in it") }
         var certificates: [Certificate] = []
-        while let x509 = PEM_read_bio_X509(bio.pointer, nil, nil, nil) {
-            certificates.append(Certificate(taking: x509))
+        var failures: [String] = []
+        for (index, block) in blocks.enumerated() {
+            guard block.label == "CERTIFICATE" else {
+                failures.append("block \(index + 1) is \"\(block.label)\", not CERTIFICATE")
+                continue
+            }
+            if let certificate = CertificateCache.shared.certificate(for: block.bytes) {
+                certificates.append(certificate)
+            } else {
+                failures.append("block \(index + 1) does not parse (\(drainOpenSSLErrors()))")
+            }
         }
-        let detail = drainOpenSSLErrors()
-        if certificates.isEmpty {
-            return ([], expected == 0 ? "no PEM certificate in it" : "no certificate could be parsed (\(detail))")
-        }
-        if certificates.count != expected {
-            return (certificates, "\(expected) PEM blocks but only \(certificates.count) parsable certificate(s)")
-        }
-        return (certificates, nil)
+        if failures.isEmpty { return (certificates, nil) }
+        return (certificates, failures.joined(separator: "; "))
+    }
+
+    /// Parses one PEM certificate block.
+    static func parse(pemBlock bytes: [UInt8]) -> Certificate? {
+        let bio = MemoryBIO(bytes)
+        guard let x509 = PEM_read_bio_X509(bio.pointer, nil, nil, nil) else { return nil }
+        return Certificate(taking: x509)
     }
 
     /// Parses one certificate from DER.
@@ -187,22 +198,6 @@ public final class Certificate: @unchecked Sendable {
         let ok = EVP_PKEY_eq(publicKey, key.pointer) == 1
         _ = drainOpenSSLErrors()
         return ok
-    }
-
-    private static func countOccurrences(of needle: [UInt8], in haystack: [UInt8]) -> Int {
-        guard needle.count <= haystack.count else { return 0 }
-        var count = 0
-        var index = 0
-        let last = haystack.count - needle.count
-        while index <= last {
-            if haystack[index] == needle[0] && Array(haystack[index..<index + needle.count]) == needle {
-                count += 1
-                index += needle.count
-            } else {
-                index += 1
-            }
-        }
-        return count
     }
 }
 
