@@ -195,8 +195,9 @@ struct ConfigSection {
         ConfigError(.badValue, ConfigLocation(file: file, line: line ?? location(name).line, key: child(name)), message, fix: fix)
     }
 
+    /// A required key that is absent: named by its would-be dotted key, at the table's line.
     func missing(_ name: String, _ message: String, fix: String? = nil) -> ConfigError {
-        ConfigError(.missingKey, location(), message, fix: fix)
+        ConfigError(.missingKey, ConfigLocation(file: file, line: table.line, key: child(name)), message, fix: fix)
     }
 
     func string(_ name: String, example: String = "\"…\"") throws(ConfigError) -> String? {
@@ -455,8 +456,8 @@ struct ConfigurationDecoder {
                 let fix = nearestKey(entry.key, in: allKeys).map { "did you mean '\($0)'?" }
                 throw ConfigError(.unknownKey, section.location(entry.key), "unknown key '\(entry.key)' in a reload table", fix: fix)
             }
-            throw section.missing(
-                "reload", "names no reload kind; it needs exactly one of \(kinds.joined(separator: ", "))",
+            throw ConfigError(
+                .missingKey, section.location(), "names no reload kind; it needs exactly one of \(kinds.joined(separator: ", "))",
                 fix: "for example reload = { systemd = \"NAME.service\" }")
         }
         if present.count > 1 {
@@ -616,10 +617,9 @@ struct ConfigurationDecoder {
     }
 
     private func badEnum(_ section: ConfigSection, _ name: String, _ text: String, _ values: [String]) -> ConfigError {
-        let nearest = nearestKey(text, in: values).map { "did you mean \"\($0)\"? " } ?? ""
         return section.bad(
             name, "'\(text)' is not one of \(values.map { "\"\($0)\"" }.joined(separator: ", "))",
-            fix: "\(nearest)\(name) = \"\(values[0])\"")
+            fix: "\(name) = \"\(nearestKey(text, in: values) ?? values[0])\"")
     }
 
     /// An http:// or https:// URL with a host.
@@ -695,7 +695,7 @@ struct ConfigurationDecoder {
     }
 
     static func isIPv6(_ text: String) -> Bool {
-        text.contains(":") && text.utf8.allSatisfy { byte in
+        text.utf8.filter({ $0 == UInt8(ascii: ":") }).count >= 2 && text.utf8.allSatisfy { byte in
             (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte | 0x20)
                 || byte == UInt8(ascii: ":") || byte == UInt8(ascii: ".")
         }
