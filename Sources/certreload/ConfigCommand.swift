@@ -33,10 +33,11 @@ extension CertReloadCommand {
             commandName: "check",
             abstract: "Validate the configuration file and summarise its targets.",
             discussion: """
-                Reads the file and checks every key and value; nothing is reloaded, probed or resolved.
-                Secret files are only checked not to be readable by other users; their contents are
-                never read or printed. Exit status: 0 valid, 2 invalid (each problem is printed as
-                FILE:LINE: KEY: message, with a fix).
+                Reads the file and checks every key and value; nothing is reloaded, probed or resolved. \
+                Secret files are only checked not to be readable by other users; their contents are \
+                never read or printed.
+
+                Exit status: 0 valid, 2 invalid (each problem is printed as FILE:LINE: KEY: message, with a fix).
                 """)
 
         @OptionGroup var config: ConfigFileOptions
