@@ -7,6 +7,8 @@ public struct Configuration: Sendable {
     public var stateDirectory: String = "/var/lib/certreload"
     /// Targets in the order the file lists them.
     public var targets: [TargetConfiguration] = []
+    /// Watch-mode timing (`settle`, `settle-max`, `recheck`); nil fields take the defaults.
+    public var watch = WatchSettings()
 
     public init(path: String) {
         self.path = path

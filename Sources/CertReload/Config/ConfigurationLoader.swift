@@ -345,6 +345,7 @@ struct ConfigurationDecoder {
                 configuration.targets.append(try decodeTarget(name: entry.key, section))
             }
         }
+        configuration.watch = watch
         return (configuration, watch)
     }
 
