@@ -24,6 +24,13 @@ CURLcode certreload_curl_getinfo_long(CURL *handle, CURLINFO info, long *value) 
     return curl_easy_getinfo(handle, info, value);
 }
 
+CURLcode certreload_curl_getinfo_string(CURL *handle, CURLINFO info, const char **value) {
+    char *text = NULL;
+    CURLcode rc = curl_easy_getinfo(handle, info, &text);
+    *value = text;
+    return rc;
+}
+
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_result = CURLE_FAILED_INIT;
 
@@ -93,4 +100,17 @@ CURLcode certreload_curl_http_only(CURL *handle) {
     if (rc != CURLE_OK) return rc;
     return curl_easy_setopt(handle, CURLOPT_REDIR_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
+}
+
+CURLcode certreload_curl_auth_bearer(CURL *handle, const char *token) {
+    CURLcode rc = curl_easy_setopt(handle, CURLOPT_HTTPAUTH, (unsigned long)CURLAUTH_BEARER);
+    if (rc != CURLE_OK) return rc;
+    return curl_easy_setopt(handle, CURLOPT_XOAUTH2_BEARER, token);
+}
+
+CURLcode certreload_curl_auth_basic(CURL *handle, const char *username, const char *password) {
+    CURLcode rc = curl_easy_setopt(handle, CURLOPT_HTTPAUTH, (unsigned long)CURLAUTH_BASIC);
+    if (rc != CURLE_OK) return rc;
+    if ((rc = curl_easy_setopt(handle, CURLOPT_USERNAME, username)) != CURLE_OK) return rc;
+    return curl_easy_setopt(handle, CURLOPT_PASSWORD, password);
 }

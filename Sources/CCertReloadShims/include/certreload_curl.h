@@ -10,6 +10,8 @@ CURLcode certreload_curl_setopt_string(CURL *handle, CURLoption option, const ch
 CURLcode certreload_curl_setopt_pointer(CURL *handle, CURLoption option, void *value);
 CURLcode certreload_curl_setopt_slist(CURL *handle, CURLoption option, struct curl_slist *value);
 CURLcode certreload_curl_getinfo_long(CURL *handle, CURLINFO info, long *value);
+/// A string owned by the handle (valid until the next transfer or cleanup), or NULL.
+CURLcode certreload_curl_getinfo_string(CURL *handle, CURLINFO info, const char **value);
 
 /// Runs curl_global_init(CURL_GLOBAL_DEFAULT) exactly once per process (pthread_once);
 /// returns its result on every call.
@@ -39,5 +41,10 @@ CURLcode certreload_curl_set_body(CURL *handle, const char *data, long length);
 
 /// Restricts protocols (and redirect protocols) to HTTP and HTTPS.
 CURLcode certreload_curl_http_only(CURL *handle);
+
+/// Sends `Authorization: Bearer <token>` (CURLAUTH_BEARER), kept out of the header list.
+CURLcode certreload_curl_auth_bearer(CURL *handle, const char *token);
+/// Sends HTTP Basic credentials (CURLAUTH_BASIC), kept out of the header list.
+CURLcode certreload_curl_auth_basic(CURL *handle, const char *username, const char *password);
 
 #endif
