@@ -82,7 +82,7 @@ public struct HTTPRequest: Sendable {
 
     public var method: String
     public var endpoint: HTTPEndpoint
-    /// Starts with "/": appended to the endpoint's base URL.
+    /// Appended to the endpoint's base URL: "/jmap/", "/load", or "" for the base itself.
     public var path: String
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]?
@@ -105,7 +105,7 @@ public struct HTTPRequest: Sendable {
     ) {
         self.method = method
         self.endpoint = endpoint
-        self.path = path.hasPrefix("/") ? path : "/" + path
+        self.path = path.isEmpty || path.hasPrefix("/") ? path : "/" + path
         self.headers = headers
         self.body = body
         self.authorization = authorization
