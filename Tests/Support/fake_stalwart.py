@@ -4,7 +4,8 @@
 It answers the two reload APIs the way Stalwart documents them:
   POST /jmap/                   JMAP x:Action/set creating ReloadTlsCertificates (0.16+)
   GET  /api/reload/certificate  REST, 200 {"data":{"errors":{},"warnings":{}}} (0.15)
-plus POST/PUT /hook, a generic endpoint for the HTTP reload target.
+plus POST/PUT /hook, a generic endpoint for the HTTP reload target, and /moved-here and
+/moved-away, which redirect to /hook on the same host and on another host.
 
 It binds 127.0.0.1 on a free port, prints that port on the first line of stdout, appends
 every request it receives (method, path, headers, body) as one JSON line to --record, and
@@ -84,6 +85,14 @@ class FakeStalwart(BaseHTTPRequestHandler):
             return self.jmap(body)
         if path == "/api/reload/certificate" and self.command == "GET":
             return self.rest()
+        if path in ("/moved-here", "/moved-away"):
+            # Redirects for the HTTP client: same host, or another host (never to be followed).
+            location = "/hook" if path == "/moved-here" else "http://127.0.0.2:%d/hook" % self.server.server_address[1]
+            self.send_response(307)
+            self.send_header("Location", location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         if path == "/hook":
             if not self.authorized():
                 return self.refuse()
