@@ -1,0 +1,60 @@
+/// Makes Caddy load its certificates again through the admin API: `GET /config/`, then
+/// `POST /load` with that same configuration and `Cache-Control: must-revalidate`
+/// (without the header Caddy treats an identical configuration as a no-op).
+///
+/// It does not change the configuration; an empty (`null`) configuration is refused.
+public struct CaddyReloadTarget: ReloadTarget {
+    public var endpoint: HTTPEndpoint
+    public var caFile: String?
+    public var connectTimeout: Double = 10
+    /// A configuration larger than this is refused rather than sent back cut short.
+    public var configurationLimit: Int = 64 << 20
+
+    /// `url` is the admin endpoint: `http://127.0.0.1:2019` or `unix:/run/caddy/admin.sock`.
+    public init(url: String, caFile: String? = nil) throws(ReloadError) {
+        self.endpoint = try HTTPEndpoint(url)
+        self.caFile = caFile
+    }
+
+    public var summary: String { "Caddy admin API at \(endpoint)" }
+
+    static let unauthorizedFix =
+        "Caddy's admin API refused the request: allow this host in the admin `origins`, or use the admin socket (unix:/path)"
+
+    public func reload(context: ReloadContext) throws(ReloadError) -> String {
+        let client = HTTPClient(logger: context.logger)
+        let started = MonotonicClock.now()
+        func remaining() -> Double { max(0.001, context.timeout - (MonotonicClock.now() - started)) }
+        let server = "Caddy at \(endpoint)"
+
+        var get = HTTPRequest(
+            method: "GET", endpoint: endpoint, path: "/config/", headers: [("Accept", "application/json")],
+            connectTimeout: min(connectTimeout, remaining()), timeout: remaining(), caFile: caFile)
+        get.responseLimit = configurationLimit
+        let current = try client.send(get)
+        guard current.isSuccess else {
+            throw ReloadError.httpStatus(current, to: get, server: server, unauthorizedFix: Self.unauthorizedFix)
+        }
+        guard !current.truncated else {
+            throw ReloadError(.reloadFailed, "\(server): the configuration is larger than \(configurationLimit) bytes; certreload will not send it back cut short")
+        }
+        let trimmed = current.text.filter { !$0.isWhitespace }
+        guard !trimmed.isEmpty, trimmed != "null" else {
+            throw ReloadError(.reloadFailed, "\(server) has no configuration loaded (GET /config/ answered null); there is nothing to reload",
+                              fix: "start Caddy with its configuration (caddy run --config …) before reloading")
+        }
+        guard current.json != nil else {
+            throw ReloadError(.reloadFailed, "\(server) answered GET /config/ with something that is not JSON: \(get.redactor.excerpt(current.text, limit: 200))")
+        }
+
+        let load = HTTPRequest(
+            method: "POST", endpoint: endpoint, path: "/load",
+            headers: [("Content-Type", "application/json"), ("Cache-Control", "must-revalidate")],
+            body: current.body, connectTimeout: min(connectTimeout, remaining()), timeout: remaining(), caFile: caFile)
+        let answer = try client.send(load)
+        guard answer.isSuccess else {
+            throw ReloadError.httpStatus(answer, to: load, server: server, unauthorizedFix: Self.unauthorizedFix)
+        }
+        return "Caddy at \(endpoint) loaded its configuration again (\(current.body.count) bytes), re-reading its certificates"
+    }
+}

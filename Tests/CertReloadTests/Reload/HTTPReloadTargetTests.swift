@@ -1,0 +1,66 @@
+import Testing
+@testable import CertReload
+
+@Suite("Generic HTTP reload target against the fake server")
+struct HTTPReloadTargetTests {
+    @Test("sends method, headers, body and bearer token; any 2xx is success by default")
+    func success() throws {
+        let fake = try FakeStalwart(["--token", "hook-token-123", "--hook-status", "204"])
+        let target = try HTTPReloadTarget(
+            url: fake.url + "/hook", method: "PUT", headers: ["X-Reason": "certbot renewal", "Content-Type": "text/plain"],
+            body: "reload please", token: try fake.tokenFile("hook-token-123"))
+        #expect(try target.reload(context: reloadContext()).contains("answered 204"))
+        let request = try #require(try fake.requests().first)
+        #expect(request.method == "PUT")
+        #expect(request.path == "/hook")
+        #expect(request.body == "reload please")
+        #expect(request.headers.contains { $0.0 == "X-Reason" && $0.1 == "certbot renewal" })
+        #expect(request.headers.contains { $0.0.lowercased() == "authorization" && $0.1 == "Bearer hook-token-123" })
+    }
+
+    @Test("expect-status decides; another status is reload-failed naming what was expected")
+    func expectStatus() throws {
+        let fake = try FakeStalwart(["--hook-status", "202"])
+        let strict = try HTTPReloadTarget(url: fake.url + "/hook", expectStatus: [200])
+        let error = try reloadError(strict)
+        #expect(error.code == .reloadFailed)
+        #expect(error.message.contains("202"))
+        #expect(error.message.contains("expected 200"))
+        #expect(try HTTPReloadTarget(url: fake.url + "/hook", expectStatus: [202]).reload(context: reloadContext()).contains("202"))
+    }
+
+    @Test("401 is reload-unauthorized; a secret-looking header value is never repeated", arguments: [false, true])
+    func unauthorized(echo: Bool) throws {
+        let fake = try FakeStalwart(["--token", "right"] + (echo ? ["--echo-auth"] : []))
+        let target = try HTTPReloadTarget(url: fake.url + "/hook", headers: ["Authorization": "Bearer header-secret-42"])
+        let error = try reloadError(target)
+        #expect(error.code == .reloadUnauthorized)
+        #expect(!error.message.contains("header-secret-42"))
+    }
+
+    @Test("redirects: followed on the same host, refused to another host")
+    func redirects() throws {
+        let fake = try FakeStalwart([])
+        #expect(try HTTPReloadTarget(url: fake.url + "/moved-here").reload(context: reloadContext()).contains("204"))
+        #expect(try fake.requests().map(\.path) == ["/moved-here", "/hook"])
+
+        let error = try reloadError(try HTTPReloadTarget(url: fake.url + "/moved-away"))
+        #expect(error.code == .reloadFailed)
+        #expect(error.message.contains("another host"))
+        #expect(try fake.requests().count == 3)
+    }
+
+    @Test("the target is built from the configuration")
+    func fromConfiguration() throws {
+        var configuration = TargetConfiguration(
+            name: "hook", location: ConfigLocation(file: "certreload.toml", line: 3, key: "target.hook.reload"),
+            reload: .http(url: "https://example.test/reload", method: "", headers: [:], body: nil, token: nil, expectStatus: []))
+        configuration.caFile = "/etc/ssl/example-ca.pem"
+        let target = try #require(try configuration.makeHTTPReloadTarget() as? HTTPReloadTarget)
+        #expect(target.method == "POST")
+        #expect(target.caFile == "/etc/ssl/example-ca.pem")
+        #expect(target.summary == "HTTP POST https://example.test/reload")
+        configuration.reload = .systemd(unit: "x.service", mode: .reload)
+        #expect(try configuration.makeHTTPReloadTarget() == nil)
+    }
+}
