@@ -87,6 +87,10 @@ extension BusError {
             return ReloadError(
                 .reloadUnreachable, "systemd is not on the bus (\(message ?? name ?? ""))",
                 fix: "certreload needs systemd as the service manager: systemctl is-system-running")
+        case .some(let name) where name.hasPrefix("org.freedesktop.DBus.Error.Spawn."):
+            return ReloadError(
+                .reloadUnreachable, "systemd is not on the bus (\(message ?? name))",
+                fix: "certreload needs systemd as the service manager: systemctl is-system-running")
         case .some:
             return ReloadError(.reloadFailed, "\(doing) failed: \(self)", fix: journal)
         case nil:
