@@ -13,6 +13,8 @@ struct CapturingLogHandler: LogHandler {
     final class Store: Sendable {
         let entries = Mutex<[(Logger.Level, String, Logger.Metadata)]>([])
         var messages: [String] { entries.withLock { $0.map(\.1) } }
+        /// Messages at info and above (what an administrator sees by default).
+        var infoMessages: [String] { entries.withLock { $0.filter { $0.0 >= .info }.map(\.1) } }
     }
 
     let store: Store
