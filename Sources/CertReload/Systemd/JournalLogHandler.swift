@@ -11,8 +11,8 @@ internal import CCertReloadShims
 /// MESSAGE, PRIORITY, SYSLOG_IDENTIFIER=certreload, CODE_FILE/CODE_LINE/CODE_FUNC, and each
 /// metadata key as an upper-cased field (`certreload_target` → `CERTRELOAD_TARGET`).
 ///
-/// When journald cannot be reached the entry goes to stderr instead, as `StderrLogHandler`
-/// writes it.
+/// When sending fails the entry goes to stderr instead, as `StderrLogHandler` writes it. A
+/// missing journald socket is not a failure: libsystemd drops the entry silently.
 public struct JournalLogHandler: LogHandler {
     public var logLevel: Logger.Level
     public var metadata: Logger.Metadata = [:]
