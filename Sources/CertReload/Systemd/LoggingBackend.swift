@@ -1,0 +1,46 @@
+public import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Where certreload's log goes: journald when systemd started it, else stderr.
+/// Only `main` chooses; library code takes a `Logger`.
+public enum LoggingBackend: String, Sendable, Equatable {
+    case journal
+    case stderr
+
+    /// journald when `JOURNAL_STREAM` or `NOTIFY_SOCKET` is set (a systemd service), else stderr.
+    public static func choose(environment: [String: String]) -> LoggingBackend {
+        let set = { (name: String) in environment[name].map { !$0.isEmpty } ?? false }
+        return set("JOURNAL_STREAM") || set("NOTIFY_SOCKET") ? .journal : .stderr
+    }
+
+    /// `choose(environment:)` over certreload's own environment.
+    public static func fromEnvironment() -> LoggingBackend {
+        var environment: [String: String] = [:]
+        for name in ["JOURNAL_STREAM", "NOTIFY_SOCKET"] {
+            if let value = getenv(name) { environment[name] = String(cString: value) }
+        }
+        return choose(environment: environment)
+    }
+
+    /// A handler of this kind.
+    public func makeHandler(label: String, logLevel: Logger.Level) -> any LogHandler {
+        switch self {
+        case .journal: JournalLogHandler(label: label, logLevel: logLevel)
+        case .stderr: StderrLogHandler(label: label, logLevel: logLevel)
+        }
+    }
+
+    /// Bootstraps swift-log with the backend the environment asks for; returns which one.
+    /// Call once, from `main`.
+    @discardableResult
+    public static func bootstrap(logLevel: Logger.Level = .info) -> LoggingBackend {
+        let backend = fromEnvironment()
+        LoggingSystem.bootstrap { label in backend.makeHandler(label: label, logLevel: logLevel) }
+        return backend
+    }
+}
