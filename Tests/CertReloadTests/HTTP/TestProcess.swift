@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CertReload
 
 struct TestSupportError: Error, CustomStringConvertible {
     var description: String
@@ -156,8 +157,7 @@ final class TemporaryDirectory {
     }
 
     deinit {
-        let child = try? TestProcess(["/bin/rm", "-rf", "--", path])
-        _ = child?.wait(timeout: 10)
+        FileTree.remove(path)
     }
 
     func file(_ name: String) -> String { path + "/" + name }

@@ -31,7 +31,7 @@ struct CommandReloadTargetTests {
 
     @Test("a command past its timeout is killed with its process group: reload-timeout")
     func timeout() throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         // Ignores SIGTERM and leaves a grandchild that records its pid; both must die.
         let script = "trap '' TERM; sleep 30 & echo $! > \"$0\"; wait; sleep 30"
         let target = CommandReloadTarget(argv: ["/bin/sh", "-c", script, directory.file("grandchild.pid")], timeout: 0.5)
@@ -41,7 +41,7 @@ struct CommandReloadTargetTests {
         #expect(error.code == .reloadTimeout)
         #expect(error.message.contains("did not finish within 0.5 s"))
         #expect(elapsed < 0.5 + CommandReloadTarget.terminationGrace + 1.5, "took \(elapsed) s")
-        let grandchild = try #require(SignalReloadTarget.parsePID(Array((directory.read("grandchild.pid") ?? "").utf8)))
+        let grandchild = try #require(SignalReloadTarget.parsePID(Array(directory.read("grandchild.pid").utf8)))
         // The grandchild was in the group: gone (or a zombie about to be reaped by init).
         #expect(eventually(within: 5) { kill(grandchild, 0) != 0 || Self.isZombie(grandchild) })
     }

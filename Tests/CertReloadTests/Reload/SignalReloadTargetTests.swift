@@ -18,11 +18,11 @@ struct SignalReloadTargetTests {
 
     @Test("HUP reaches the process named by the pid file", arguments: ["HUP", "SIGHUP", "hup"])
     func signalByPIDFile(name: String) throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         let pidFile = directory.file("server.pid")
         let child = try Self.startHUPListener(pidFile: pidFile)
         defer { child.signalGroup(SIGKILL) }
-        try #require(eventually(within: 10) { directory.read("server.pid")?.hasSuffix("\n") == true })
+        try #require(eventually(within: 10) { directory.read("server.pid").hasSuffix("\n") == true })
 
         let target = SignalReloadTarget(signal: name, pidFile: pidFile)
         let answer = try target.reload(context: CapturingLogHandler.context().0)
@@ -34,10 +34,10 @@ struct SignalReloadTargetTests {
 
     @Test("HUP reaches a unit's MainPID (fake systemd)")
     func signalByUnit() throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         let child = try Self.startHUPListener(pidFile: directory.file("server.pid"))
         defer { child.signalGroup(SIGKILL) }
-        try #require(eventually(within: 10) { directory.read("server.pid")?.hasSuffix("\n") == true })
+        try #require(eventually(within: 10) { directory.read("server.pid").hasSuffix("\n") == true })
         let fake = try FakeSystemdBus(units: [.init(name: "nginx.service", mainPID: child.pid)])
 
         let target = SignalReloadTarget(signal: "HUP", unit: "nginx.service", busAddress: fake.address)
@@ -60,8 +60,8 @@ struct SignalReloadTargetTests {
     @Test("a pid file that holds no number is refused, naming the file",
           arguments: ["abc\n", "", "12 34\n", "-5\n", "0x10\n", "99999999999\n", "1\n", "0\n"])
     func garbagePIDFile(contents: String) throws {
-        let directory = TemporaryDirectory()
-        directory.write("bad.pid", contents)
+        let directory = try TemporaryDirectory()
+        try directory.write("bad.pid", contents)
         let target = SignalReloadTarget(signal: "HUP", pidFile: directory.file("bad.pid"))
         let error = try #require(throws: ReloadError.self) { try target.reload(context: CapturingLogHandler.context().0) }
         #expect(error.code == .reloadFailed)
@@ -71,7 +71,7 @@ struct SignalReloadTargetTests {
 
     @Test("a missing pid file is refused, naming the file")
     func missingPIDFile() throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         let target = SignalReloadTarget(signal: "HUP", pidFile: directory.file("none.pid"))
         let error = try #require(throws: ReloadError.self) { try target.reload(context: CapturingLogHandler.context().0) }
         #expect(error.code == .reloadFailed)
@@ -80,10 +80,10 @@ struct SignalReloadTargetTests {
 
     @Test("a pid file naming a process that exited is a stale pid file")
     func deadProcess() throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         let child = try ChildProcess.spawn(argv: ["/bin/true"])
         #expect(child.waitForExit(deadline: Deadline(seconds: 10)) == .exited(0))
-        directory.write("dead.pid", "\(child.pid)\n")
+        try directory.write("dead.pid", "\(child.pid)\n")
         let target = SignalReloadTarget(signal: "HUP", pidFile: directory.file("dead.pid"))
         let error = try #require(throws: ReloadError.self) { try target.reload(context: CapturingLogHandler.context().0) }
         #expect(error.code == .reloadFailed)

@@ -40,44 +40,6 @@ struct CapturingLogHandler: LogHandler {
     }
 }
 
-/// A private temporary directory, removed with its files on deinit.
-final class TemporaryDirectory {
-    let path: String
-
-    init() {
-        var template = Array("/tmp/certreload-test-XXXXXX".utf8CString)
-        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
-        precondition(made != nil, "mkdtemp failed")
-        path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-
-    deinit {
-        if let dir = opendir(path) {
-            while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-                }
-                if name != "." && name != ".." { unlink(path + "/" + name) }
-            }
-            closedir(dir)
-        }
-        rmdir(path)
-    }
-
-    func file(_ name: String) -> String { path + "/" + name }
-
-    func write(_ name: String, _ contents: String) {
-        let fd = open(file(name), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        precondition(fd >= 0, "open \(name) failed")
-        _ = contents.utf8CString.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count - 1) }
-        close(fd)
-    }
-
-    func read(_ name: String) -> String? {
-        guard case .success(let bytes) = SafeFile.read(file(name)) else { return nil }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-}
 
 /// Waits until `condition` holds, checking every 10 ms, at most `seconds`.
 func eventually(within seconds: Double, _ condition: () -> Bool) -> Bool {

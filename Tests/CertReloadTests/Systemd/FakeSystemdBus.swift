@@ -16,12 +16,13 @@ final class FakeSystemdBus {
         var mainPID: Int32 = 0
     }
 
-    let directory = TemporaryDirectory()
+    let directory: TemporaryDirectory
     let address: String
     private let daemon: ChildProcess
     private let mock: ChildProcess
 
     init(units: [Unit], startupTimeout: Double = 20) throws {
+        directory = try TemporaryDirectory("certreload-fake-systemd")
         let socket = directory.file("bus")
         daemon = try ChildProcess.spawn(argv: [
             "dbus-daemon", "--session", "--nofork", "--print-address", "--address=unix:path=\(socket)",
@@ -66,7 +67,7 @@ final class FakeSystemdBus {
 
     /// The methods the fake was called with, e.g. `ReloadUnit "ok.service" "replace"`.
     var calls: [String] {
-        (directory.read("calls.log") ?? "").split(separator: "\n").map { line in
+        directory.read("calls.log").split(separator: "\n").map { line in
             String(line.drop { $0 != " " }.dropFirst())  // drop the timestamp
         }.filter { !$0.hasPrefix("emit ") }
     }

@@ -88,7 +88,7 @@ struct SystemdReloadTargetTests {
 
     @Test("no bus at the address is reload-unreachable")
     func unreachable() throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         let target = SystemdReloadTarget(unit: "ok.service", busAddress: "unix:path=\(directory.file("none"))")
         let error = try #require(throws: ReloadError.self) {
             try target.reload(context: CapturingLogHandler.context().0)
@@ -98,7 +98,7 @@ struct SystemdReloadTargetTests {
 
     @Test("a bus without systemd on it is reload-unreachable")
     func noSystemdOnBus() throws {
-        let directory = TemporaryDirectory()
+        let directory = try TemporaryDirectory()
         let daemon = try ChildProcess.spawn(argv: [
             "dbus-daemon", "--session", "--nofork", "--print-address", "--address=unix:path=\(directory.file("bus"))",
         ])
