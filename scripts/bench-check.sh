@@ -164,6 +164,8 @@ else
 fi
 
 echo "timing with $timer, $RUNS runs per certreload command ..."
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+t_start=$(median_ms start "$RUNS" "$CERTRELOAD" --version)
 t_cr1=$(median_ms cr1 "$RUNS" "${cr1[@]}")
 t_crN=$(median_ms crN "$RUNS" "${crN[@]}")
 t_crN_self=$(median_ms crN_self "$RUNS" "${crN_self[@]}")
@@ -182,12 +184,14 @@ verdict() { python3 -c "import sys; print('meets' if $1 else 'MISSES')"; }
 cores=$(nproc)
 echo
 echo "certreload check benchmark: $(uname -m), $cores core(s), $(openssl version | awk '{print $1, $2}'), $timer"
+echo "load average before / after timing: $load_before / $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine inflates every number)"
 echo "certreload $as"
 echo "trees: certbot layout, relative links into archive/, ECDSA P-256 and RSA 2048 leaves + intermediate; --hostname $HOST"
 echo "baseline: bash + openssl per lineage: readlink -f x4, test -f, x509 -checkend, pkey -pubout vs x509 -pubkey,"
 echo "          verify -untrusted chain, cmp fullchain = cert+chain, x509 -checkhost (no access check)"
 echo
 printf '%-44s %12s\n' "median wall time" "ms"
+printf '%-44s %12s\n' "certreload --version (process start floor)" "$t_start"
 printf '%-44s %12s\n' "certreload, 1 lineage" "$t_cr1"
 printf '%-44s %12s\n' "certreload, $N_BIG lineages" "$t_crN"
 printf '%-44s %12s\n' "certreload, $N_BIG lineages, as itself (no --user)" "$t_crN_self"
