@@ -1,0 +1,405 @@
+# shellcheck shell=bash
+# Shared helpers for certreload's end-to-end tests. Source it from a test script:
+#
+#   source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+#   e2e_init check            # temp dir, cleanup trap, counters, $CERTRELOAD
+#   pebble_start              # real pebble on loopback with its own CA
+#   certbot_issue example.test -d example.test -d '*.example.test'
+#   ...
+#   e2e_finish                # summary line; exit status 1 if anything failed
+#
+# Everything runs inside one temp dir ($E2E_TMP) that is removed on exit (keep it with
+# E2E_KEEP=1). Every wait polls with a deadline (e2e_wait_until); nothing sleeps a fixed
+# time to synchronise. Cleanup actions registered with e2e_defer run in reverse order on
+# exit, whatever the exit path.
+
+# --- basics ------------------------------------------------------------------------------
+
+E2E_PASSED=0
+E2E_FAILED=0
+E2E_FAILURES=()
+E2E_CLEANUP=()
+E2E_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+e2e_log() { printf '%s\n' "$*"; }
+e2e_section() { printf '\n== %s\n' "$*"; }
+e2e_die() {
+    printf 'FATAL: %s\n' "$*" >&2
+    exit 3
+}
+
+# Runs the registered cleanup actions, newest first. Installed as the EXIT trap.
+e2e_cleanup() {
+    local status=$?
+    set +e
+    local i
+    for ((i = ${#E2E_CLEANUP[@]} - 1; i >= 0; i--)); do
+        eval "${E2E_CLEANUP[$i]}" >/dev/null 2>&1
+    done
+    E2E_CLEANUP=()
+    return "$status"
+}
+
+# e2e_defer 'shell code': run it at exit (reverse order of registration).
+e2e_defer() { E2E_CLEANUP+=("$1"); }
+
+# e2e_init NAME: temp dir, traps, the binary under test.
+e2e_init() {
+    local name=$1
+    [[ $(id -u) -eq 0 ]] || e2e_die "run as root (certbot, useradd and the access probe need it)"
+    CERTRELOAD=${CERTRELOAD:-$E2E_ROOT/.build/release/certreload}
+    [[ $CERTRELOAD == /* ]] || CERTRELOAD="$PWD/$CERTRELOAD"
+    [[ -x $CERTRELOAD ]] || e2e_die "no certreload binary at $CERTRELOAD (swift build -c release, or set CERTRELOAD=)"
+    E2E_TMP=$(mktemp -d "/tmp/certreload-e2e-$name.XXXXXX")
+    # mktemp makes 0700 dirs: the service user must be able to walk down to the files.
+    chmod 0755 "$E2E_TMP"
+    E2E_OUT=$E2E_TMP/out
+    mkdir -p "$E2E_OUT"
+    trap e2e_cleanup EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    if [[ ${E2E_KEEP:-0} == 1 ]]; then
+        e2e_log "keeping $E2E_TMP (E2E_KEEP=1)"
+    else
+        e2e_defer "rm -rf '$E2E_TMP'"
+    fi
+    e2e_log "certreload: $CERTRELOAD"
+    e2e_log "temp dir:   $E2E_TMP"
+}
+
+e2e_require() {
+    local cmd
+    for cmd in "$@"; do
+        command -v "$cmd" >/dev/null 2>&1 || e2e_die "needs '$cmd' (apt-get install it)"
+    done
+}
+
+# e2e_wait_until SECONDS DESCRIPTION COMMAND...: poll COMMAND every 0.1 s until it succeeds;
+# fail (return 1, with a message) when the deadline passes. COMMAND's stdout is discarded,
+# its stderr is not (keep it quiet).
+e2e_wait_until() {
+    local seconds=$1 what=$2
+    shift 2
+    local deadline=$((SECONDS + seconds))
+    while ! "$@" >/dev/null; do
+        if ((SECONDS >= deadline)); then
+            printf 'timed out after %ss waiting for %s\n' "$seconds" "$what" >&2
+            return 1
+        fi
+        sleep 0.1
+    done
+}
+
+# A free TCP port on 127.0.0.1 (so parallel runs and other worktrees do not collide).
+e2e_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Milliseconds since the epoch.
+e2e_now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# --- assertions ----------------------------------------------------------------------------
+
+e2e_pass() {
+    E2E_PASSED=$((E2E_PASSED + 1))
+    printf 'PASS  %s\n' "$1"
+}
+
+# e2e_fail WHAT EXPECTED SEEN
+e2e_fail() {
+    E2E_FAILED=$((E2E_FAILED + 1))
+    E2E_FAILURES+=("$1")
+    printf 'FAIL  %s\n        expected: %s\n        seen:     %s\n' "$1" "$2" "$3"
+}
+
+# assert_eq WHAT EXPECTED SEEN
+assert_eq() {
+    if [[ $2 == "$3" ]]; then e2e_pass "$1"; else e2e_fail "$1" "$2" "$3"; fi
+}
+
+# assert_ne WHAT UNEXPECTED SEEN
+assert_ne() {
+    if [[ $2 != "$3" ]]; then e2e_pass "$1"; else e2e_fail "$1" "anything but $2" "$3"; fi
+}
+
+# assert_word WHAT WORD LIST: WORD is one of the space-separated words of LIST.
+assert_word() {
+    if [[ " $3 " == *" $2 "* ]]; then e2e_pass "$1"; else e2e_fail "$1" "'$2' among [$3]" "[$3]"; fi
+}
+
+# assert_no_word WHAT WORD LIST
+assert_no_word() {
+    if [[ " $3 " != *" $2 "* ]]; then e2e_pass "$1"; else e2e_fail "$1" "no '$2' among [$3]" "[$3]"; fi
+}
+
+# assert_no_words WHAT "W1 W2" LIST: none of the words appears.
+assert_no_words() {
+    local word found=()
+    for word in $2; do [[ " $3 " == *" $word "* ]] && found+=("$word"); done
+    if ((${#found[@]} == 0)); then e2e_pass "$1"; else e2e_fail "$1" "none of [$2]" "[$3]"; fi
+}
+
+# assert_lt WHAT LIMIT VALUE (integers)
+assert_lt() {
+    if (($3 < $2)); then e2e_pass "$1"; else e2e_fail "$1" "< $2" "$3"; fi
+}
+
+# assert_file_lacks WHAT NEEDLE FILE...: the fixed string NEEDLE appears in none of the files.
+assert_file_lacks() {
+    local what=$1 needle=$2
+    shift 2
+    local hits
+    hits=$(grep -lF -- "$needle" "$@" 2>/dev/null || true)
+    if [[ -z $hits ]]; then e2e_pass "$what"; else e2e_fail "$what" "no '$needle' in $# files" "found in: $(echo "$hits" | tr '\n' ' ')"; fi
+}
+
+# e2e_finish: summary; exit status 0 only when nothing failed.
+e2e_finish() {
+    printf '\n%s: %d passed, %d failed\n' "${1:-summary}" "$E2E_PASSED" "$E2E_FAILED"
+    local f
+    for f in "${E2E_FAILURES[@]}"; do printf '  failed: %s\n' "$f"; done
+    ((E2E_FAILED == 0))
+}
+
+# --- JSON (python3; no jq needed) ----------------------------------------------------------
+
+# json_eval FILE EXPR: evaluates a Python expression over the report `d`, with helpers:
+#   L(name)        the lineage named name (None if absent)
+#   codes(name)    its problem codes, in order
+#   prob(name, c)  its first problem with code c (None if none)
+#   access_codes(name)  its access problem codes
+# Booleans print as true/false, None as null, lists as space-separated words.
+json_eval() {
+    python3 - "$1" "$2" <<'PY'
+import json, sys
+try:
+    with open(sys.argv[1]) as f:
+        d = json.load(f)
+except Exception as e:
+    print("unparsable-json:%s" % type(e).__name__)
+    sys.exit(0)
+def L(name):
+    return next((l for l in d.get("lineages", []) if l.get("name") == name), None)
+def codes(name):
+    l = L(name)
+    return [p["code"] for p in l["problems"]] if l else ["no-such-lineage"]
+ACCESS = {"not-traversable", "unreadable", "access-lost-on-renewal"}
+def access_codes(name):
+    return [c for c in codes(name) if c in ACCESS]
+def prob(name, code):
+    l = L(name)
+    return next((p for p in l["problems"] if p["code"] == code), None) if l else None
+try:
+    v = eval(sys.argv[2])
+except Exception as e:
+    v = "error:%s" % type(e).__name__
+def show(v):
+    if v is True: return "true"
+    if v is False: return "false"
+    if v is None: return "null"
+    if isinstance(v, (list, tuple)): return " ".join(show(x) for x in v)
+    return str(v)
+print(show(v))
+PY
+}
+
+# --- running certreload --------------------------------------------------------------------
+
+# cr_run TAG ARGS...: runs "$CERTRELOAD" ARGS under a timeout (CR_TIMEOUT, default 30 s),
+# stdout to $E2E_OUT/TAG.out, stderr to TAG.err; sets CR_RC, CR_MS (wall time) and CR_OUT.
+cr_run() {
+    local tag=$1
+    shift
+    CR_OUT=$E2E_OUT/$tag.out
+    local start
+    start=$(e2e_now_ms)
+    set +e
+    timeout --kill-after=2 "${CR_TIMEOUT:-30}" "$CERTRELOAD" "$@" >"$CR_OUT" 2>"$E2E_OUT/$tag.err"
+    CR_RC=$?
+    set -e
+    CR_MS=$(($(e2e_now_ms) - start))
+}
+
+# cr_check TAG ARGS...: `certreload check ARGS --format json`, output in $CR_OUT (JSON).
+cr_check() {
+    local tag=$1
+    shift
+    cr_run "$tag" check "$@" --format json
+}
+
+# cr_text TAG ARGS...: the same check in text form, printed indented for the log.
+cr_text() {
+    local tag=$1
+    shift
+    cr_run "$tag.text" check "$@"
+    sed 's/^/    | /' "$CR_OUT" "$E2E_OUT/$tag.text.err"
+    printf '    | (exit %s)\n' "$CR_RC"
+}
+
+# --- pebble on loopback --------------------------------------------------------------------
+
+# pebble_start: makes a tiny CA, a TLS certificate for 127.0.0.1, a config on free ports, and
+# starts pebble with the always-valid, no-sleep, no-nonce-rejection settings. Sets
+# PEBBLE_DIR, PEBBLE_URL, PEBBLE_CA (the bundle certbot must trust), PEBBLE_MGMT_URL.
+pebble_start() {
+    e2e_require pebble openssl curl
+    PEBBLE_DIR=$E2E_TMP/pebble
+    mkdir -p "$PEBBLE_DIR"
+    local d=$PEBBLE_DIR
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+        -subj "/CN=certreload e2e pebble CA" -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+    openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -subj "/CN=127.0.0.1" -keyout "$d/tls.key" -out "$d/tls.csr" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$d/tls.ext"
+    openssl x509 -req -in "$d/tls.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 2 -extfile "$d/tls.ext" -out "$d/tls.pem" 2>/dev/null
+    local port mport
+    port=$(e2e_free_port)
+    mport=$(e2e_free_port)
+    while [[ $mport == "$port" ]]; do mport=$(e2e_free_port); done
+    cat >"$d/config.json" <<EOF
+{
+  "pebble": {
+    "listenAddress": "127.0.0.1:$port",
+    "managementListenAddress": "127.0.0.1:$mport",
+    "certificate": "$d/tls.pem",
+    "privateKey": "$d/tls.key",
+    "httpPort": 5002,
+    "tlsPort": 5001,
+    "ocspResponderURL": "",
+    "externalAccountBindingRequired": false
+  }
+}
+EOF
+    PEBBLE_VA_ALWAYS_VALID=1 PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 \
+        pebble -config "$d/config.json" >"$d/pebble.log" 2>&1 &
+    PEBBLE_PID=$!
+    e2e_defer "pebble_stop"
+    PEBBLE_URL=https://127.0.0.1:$port/dir
+    PEBBLE_MGMT_URL=https://127.0.0.1:$mport
+    PEBBLE_CA=$d/ca.pem
+    if ! e2e_wait_until 30 "pebble at $PEBBLE_URL" pebble_ready; then
+        sed 's/^/    pebble| /' "$d/pebble.log" >&2
+        e2e_die "pebble did not start"
+    fi
+    e2e_log "pebble pid $PEBBLE_PID at $PEBBLE_URL"
+}
+
+pebble_ready() {
+    kill -0 "$PEBBLE_PID" 2>/dev/null || e2e_die "pebble exited: $(tail -n 5 "$PEBBLE_DIR/pebble.log")"
+    curl -sf --max-time 2 --cacert "$PEBBLE_CA" "$PEBBLE_URL" >/dev/null
+}
+
+pebble_stop() {
+    [[ -n ${PEBBLE_PID:-} ]] || return 0
+    if kill -0 "$PEBBLE_PID" 2>/dev/null; then
+        kill "$PEBBLE_PID" 2>/dev/null || true
+        e2e_wait_until 10 "pebble to exit" pebble_gone || kill -9 "$PEBBLE_PID" 2>/dev/null || true
+    fi
+    wait "$PEBBLE_PID" 2>/dev/null || true
+    PEBBLE_PID=
+}
+
+pebble_gone() { ! kill -0 "$PEBBLE_PID" 2>/dev/null; }
+
+# --- certbot against pebble -----------------------------------------------------------------
+
+# certbot_run ARGS...: certbot with the e2e directories, pebble's server and CA, bounded time.
+# CERTBOT_DIR is certbot's --config-dir ($E2E_TMP/letsencrypt unless set before).
+certbot_run() {
+    e2e_require certbot
+    CERTBOT_DIR=${CERTBOT_DIR:-$E2E_TMP/letsencrypt}
+    mkdir -p "$E2E_TMP/certbot-work" "$E2E_TMP/certbot-logs"
+    local log=$E2E_OUT/certbot.log
+    if ! REQUESTS_CA_BUNDLE=$PEBBLE_CA timeout --kill-after=5 "${CERTBOT_TIMEOUT:-180}" certbot "$@" \
+        --non-interactive --server "$PEBBLE_URL" \
+        --config-dir "$CERTBOT_DIR" --work-dir "$E2E_TMP/certbot-work" --logs-dir "$E2E_TMP/certbot-logs" \
+        >>"$log" 2>&1; then
+        tail -n 30 "$log" | sed 's/^/    certbot| /' >&2
+        return 1
+    fi
+}
+
+# certbot_issue NAME -d DOMAIN [-d DOMAIN...]: a new lineage live/NAME (dns challenge,
+# manual hook /bin/true: pebble validates nothing with PEBBLE_VA_ALWAYS_VALID=1).
+certbot_issue() {
+    local name=$1
+    shift
+    certbot_run certonly --agree-tos --email e2e@example.org --no-eff-email \
+        --manual --preferred-challenges dns --manual-auth-hook /bin/true \
+        --cert-name "$name" "$@"
+}
+
+# certbot_renew [NAME]: forced renewal of one lineage (or all), no random sleep.
+certbot_renew() {
+    if [[ $# -gt 0 ]]; then
+        certbot_run renew --force-renewal --no-random-sleep-on-renew --cert-name "$1"
+    else
+        certbot_run renew --force-renewal --no-random-sleep-on-renew
+    fi
+}
+
+# --- accounts and permissions ----------------------------------------------------------------
+
+# e2e_service_user NAME: a system user (created if absent, removed at exit if created here).
+e2e_service_user() {
+    local name=$1
+    if ! id -u "$name" >/dev/null 2>&1; then
+        useradd --system --no-create-home --shell /usr/sbin/nologin --user-group "$name"
+        e2e_defer "userdel '$name'; groupdel '$name'"
+        e2e_log "created service user $name"
+    fi
+}
+
+# The archive file a live link resolves to.
+real_of() { readlink -f "$1"; }
+
+# grant_group CONFIG GROUP: the lasting fix: group + g+rx on live/, archive/ and the lineage
+# dirs, group + g+r on every lineage's current archive key (certbot copies both to new keys).
+grant_group() {
+    local config=$1 group=$2 lineage
+    chgrp "$group" "$config/live" "$config/archive"
+    chmod g+rx "$config/live" "$config/archive"
+    for lineage in "$config"/live/*/; do
+        lineage=${lineage%/}
+        local name=${lineage##*/}
+        chgrp "$group" "$lineage" "$config/archive/$name"
+        chmod g+rx "$lineage" "$config/archive/$name"
+        local key
+        key=$(real_of "$lineage/privkey.pem")
+        chgrp "$group" "$key"
+        chmod g+r "$key"
+    done
+}
+
+# revoke_group CONFIG: back to certbot's defaults (root group, no group bits on the dirs and key).
+revoke_group() {
+    local config=$1 lineage
+    chgrp root "$config/live" "$config/archive"
+    chmod 0700 "$config/live" "$config/archive"
+    for lineage in "$config"/live/*/; do
+        lineage=${lineage%/}
+        local name=${lineage##*/}
+        chgrp root "$lineage" "$config/archive/$name"
+        chmod 0755 "$lineage" "$config/archive/$name"
+        local key
+        key=$(real_of "$lineage/privkey.pem")
+        chgrp root "$key"
+        chmod 0600 "$key"
+    done
+}
+
+# grant_acl CONFIG USER: access through ACL entries only.
+grant_acl() {
+    local config=$1 user=$2 lineage
+    setfacl -m "u:$user:rx" "$config/live" "$config/archive"
+    for lineage in "$config"/live/*/; do
+        lineage=${lineage%/}
+        local name=${lineage##*/}
+        setfacl -m "u:$user:rx" "$lineage" "$config/archive/$name"
+        setfacl -m "u:$user:r" "$(real_of "$lineage/privkey.pem")"
+    done
+}
+
+# revoke_acl CONFIG: remove every ACL under CONFIG.
+revoke_acl() { setfacl -R -b "$1"; }
