@@ -100,7 +100,7 @@ public struct Checker: Sendable {
     }
 
     private static let resolutionCodes: Set<ProblemCode> = [
-        .missing, .danglingLink, .linkLoop, .notRegularFile, .tooLarge, .versionMismatch,
+        .missing, .danglingLink, .linkLoop, .notRegularFile, .tooLarge, .versionMismatch, .wrongLinkTarget,
     ]
 
     private func accessibleFiles(_ report: LineageReport) -> [ResolvedFile] {
@@ -125,8 +125,15 @@ public struct Checker: Sendable {
         var version: Int?
         if source.isCertbot {
             let linked = LineageFile.allCases.compactMap { files[$0] }.filter { $0.linkTarget != nil }
-            let versions = Set(linked.map { $0.version ?? -1 })
-            if versions.count == 1, let only = versions.first, only >= 0 {
+            for file in linked where file.version == nil {
+                let target = file.linkTarget ?? ""
+                problems.append(Problem(
+                    .error, .wrongLinkTarget, path: file.path,
+                    message: "\(file.path) points at \(target), which is not a \(file.kind.rawValue)N.pem file of certbot's archive",
+                    fix: "ln -sfn ../../archive/\(source.name)/\(file.kind.rawValue)N.pem \(file.path)   # N = the version the other links use"))
+            }
+            let versions = Set(linked.compactMap(\.version))
+            if versions.count == 1, let only = versions.first, linked.allSatisfy({ $0.version != nil }) {
                 version = only
             } else if versions.count > 1 {
                 let detail = linked.map { "\($0.kind.linkName) → \($0.linkTarget ?? "?")" }.joined(separator: ", ")

@@ -69,20 +69,3 @@ public struct HTTPReloadTarget: ReloadTarget {
         return "\(summary) answered \(response.status)"
     }
 }
-
-extension TargetConfiguration {
-    /// The reload target for a `stalwart`, `caddy` or `http` reload; nil for other kinds.
-    public func makeHTTPReloadTarget() throws(ReloadError) -> (any ReloadTarget)? {
-        switch reload {
-        case .stalwart(let url, let api, let token, let username, let password):
-            return try StalwartReloadTarget(url: url, api: api, token: token, username: username, password: password, caFile: caFile)
-        case .caddy(let url):
-            return try CaddyReloadTarget(url: url, caFile: caFile)
-        case .http(let url, let method, let headers, let body, let token, let expectStatus):
-            return try HTTPReloadTarget(
-                url: url, method: method, headers: headers, body: body, token: token, expectStatus: expectStatus, caFile: caFile)
-        default:
-            return nil
-        }
-    }
-}

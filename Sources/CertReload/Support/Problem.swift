@@ -17,6 +17,7 @@ public enum ProblemCode: String, Sendable, CaseIterable, Codable {
     case notRegularFile = "not-regular-file"
     case tooLarge = "too-large"
     case versionMismatch = "version-mismatch"
+    case wrongLinkTarget = "wrong-link-target"
     // Access as the service user.
     case notTraversable = "not-traversable"
     case unreadable

@@ -112,6 +112,20 @@ struct LinkResolverTests {
         #expect(!report.usable)
     }
 
+    @Test("a link to another kind of file is wrong-link-target, not a renewal in progress")
+    func wrongKind() throws {
+        let fixture = try LineageFixture()
+        defer { fixture.remove() }
+        try fixture.issue("kind.test")
+        let link = fixture.live("kind.test") + "/cert.pem"
+        unlink(link)
+        #expect(symlink("../../archive/kind.test/privkey1.pem", link) == 0)
+        let report = try fixture.check("kind.test")
+        #expect(report.codes.first == .wrongLinkTarget)
+        #expect(!report.codes.contains(.versionMismatch))
+        #expect(report.problem(.wrongLinkTarget)?.path == link)
+    }
+
     @Test("README and previous_*.pem in live/NAME are ignored; README in live/ is not a lineage")
     func ignoresCertbotExtras() throws {
         let fixture = try LineageFixture()

@@ -56,11 +56,15 @@ struct HTTPReloadTargetTests {
             name: "hook", location: ConfigLocation(file: "certreload.toml", line: 3, key: "target.hook.reload"),
             reload: .http(url: "https://example.test/reload", method: "", headers: [:], body: nil, token: nil, expectStatus: []))
         configuration.caFile = "/etc/ssl/example-ca.pem"
-        let target = try #require(try configuration.makeHTTPReloadTarget() as? HTTPReloadTarget)
+        let target = try #require(try configuration.makeReloadTarget() as? HTTPReloadTarget)
         #expect(target.method == "POST")
         #expect(target.caFile == "/etc/ssl/example-ca.pem")
         #expect(target.summary == "HTTP POST https://example.test/reload")
-        configuration.reload = .systemd(unit: "x.service", mode: .reload)
-        #expect(try configuration.makeHTTPReloadTarget() == nil)
+        configuration.reload = .systemd(unit: "x.service", mode: .restart)
+        #expect(try configuration.makeReloadTarget() is SystemdReloadTarget)
+        configuration.reload = .signal(name: "SIGHUP", pidFile: "/run/nginx.pid", unit: nil)
+        #expect(try configuration.makeReloadTarget() is SignalReloadTarget)
+        configuration.reload = .command(argv: ["/usr/sbin/postfix", "reload"], timeout: 30)
+        #expect(try configuration.makeReloadTarget() is CommandReloadTarget)
     }
 }
