@@ -15,11 +15,13 @@ let package = Package(
         .systemLibrary(
             name: "COpenSSL", pkgConfig: "openssl",
             providers: [.apt(["libssl-dev"])]),
+        // libsystemd and libcurl: headers only. They are not linked but loaded on first use
+        // (Sources/CCertReloadShims/lazy.c), so `check` does not pay for loading them.
         .systemLibrary(
-            name: "CSystemd", pkgConfig: "libsystemd",
+            name: "CSystemd",
             providers: [.apt(["libsystemd-dev"])]),
         .systemLibrary(
-            name: "CCurl", pkgConfig: "libcurl",
+            name: "CCurl",
             providers: [.apt(["libcurl4-openssl-dev"])]),
         .target(name: "CCertReloadShims", dependencies: ["COpenSSL", "CCurl", "CSystemd"]),
         .target(

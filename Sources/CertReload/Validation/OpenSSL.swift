@@ -25,8 +25,9 @@ final class MemoryBIO {
     private let storage: UnsafeMutableRawBufferPointer
 
     init(_ bytes: [UInt8]) {
-        storage = .allocate(byteCount: max(bytes.count, 1), alignment: 1)
-        storage.copyMemory(from: UnsafeRawBufferPointer(start: bytes, count: bytes.count))
+        let storage = UnsafeMutableRawBufferPointer.allocate(byteCount: max(bytes.count, 1), alignment: 1)
+        bytes.withUnsafeBytes { storage.copyMemory(from: $0) }
+        self.storage = storage
         pointer = BIO_new_mem_buf(storage.baseAddress, Int32(bytes.count))
     }
 
@@ -241,7 +242,7 @@ public final class PrivateKey: @unchecked Sendable {
             var name = [CChar](repeating: 0, count: 64)
             var length = 0
             if EVP_PKEY_get_group_name(pointer, &name, name.count, &length) == 1 {
-                let group = String(cString: name)
+                let group = name.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
                 return "ECDSA " + (group == "prime256v1" ? "P-256" : group == "secp384r1" ? "P-384" : group)
             }
             return "ECDSA"

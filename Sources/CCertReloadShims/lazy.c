@@ -1,0 +1,157 @@
+/*
+ * libcurl and libsystemd, loaded on first use.
+ *
+ * `certreload check` is started once per renewed lineage and should start fast; linking
+ * libcurl pulls in about 40 libraries (gnutls, krb5, ldap, ssh2, …) and costs several
+ * milliseconds at every start. So neither library is linked: the functions certreload calls
+ * are defined here under their own names and forward to the real ones, found with dlopen
+ * the first time any of them is called. When a library is missing, the call fails the way
+ * that function reports failure (NULL, CURLE_FAILED_INIT, -ELIBACC).
+ */
+#define _GNU_SOURCE
+#define CURL_DISABLE_TYPECHECK 1
+#define SD_JOURNAL_SUPPRESS_LOCATION 1
+#include <curl/curl.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+
+static void *curl_library;
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_load(void) { curl_library = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL); }
+
+static void *systemd_library;
+static pthread_once_t systemd_once = PTHREAD_ONCE_INIT;
+static void systemd_load(void) { systemd_library = dlopen("libsystemd.so.0", RTLD_NOW | RTLD_LOCAL); }
+
+static void *curl_symbol(const char *name) {
+    pthread_once(&curl_once, curl_load);
+    return curl_library ? dlsym(curl_library, name) : NULL;
+}
+
+static void *systemd_symbol(const char *name) {
+    pthread_once(&systemd_once, systemd_load);
+    return systemd_library ? dlsym(systemd_library, name) : NULL;
+}
+
+/* The pointer is written once with the same value by any thread that races here. */
+#define FORWARD(lib, ret, name, params, args, failure)                          \
+    ret name params {                                                         \
+        static ret(*volatile real) params;                                    \
+        if (real == NULL) real = (ret(*) params)lib##_symbol(#name);          \
+        if (real == NULL) return failure;                                     \
+        return real args;                                                     \
+    }
+
+#define FORWARD_VOID(lib, name, params, args)                                 \
+    void name params {                                                        \
+        static void(*volatile real) params;                                   \
+        if (real == NULL) real = (void(*) params)lib##_symbol(#name);         \
+        if (real != NULL) real args;                                          \
+    }
+
+/* ---- libcurl ---- */
+
+FORWARD(curl, CURLcode, curl_global_init, (long flags), (flags), CURLE_FAILED_INIT)
+FORWARD(curl, CURL *, curl_easy_init, (void), (), NULL)
+FORWARD_VOID(curl, curl_easy_cleanup, (CURL *handle), (handle))
+FORWARD(curl, CURLcode, curl_easy_perform, (CURL *handle), (handle), CURLE_FAILED_INIT)
+FORWARD(curl, const char *, curl_easy_strerror, (CURLcode code), (code),
+        "libcurl could not be loaded (install libcurl4)")
+FORWARD(curl, struct curl_slist *, curl_slist_append, (struct curl_slist *list, const char *text),
+        (list, text), NULL)
+FORWARD_VOID(curl, curl_slist_free_all, (struct curl_slist *list), (list))
+
+/* curl_easy_setopt takes one argument whose type the option number says. */
+CURLcode curl_easy_setopt(CURL *handle, CURLoption option, ...) {
+    static CURLcode (*volatile real)(CURL *, CURLoption, ...);
+    if (real == NULL) real = (CURLcode(*)(CURL *, CURLoption, ...))curl_symbol("curl_easy_setopt");
+    if (real == NULL) return CURLE_FAILED_INIT;
+    va_list ap;
+    va_start(ap, option);
+    CURLcode rc;
+    if (option < CURLOPTTYPE_OBJECTPOINT) {
+        long value = va_arg(ap, long);
+        rc = real(handle, option, value);
+    } else if (option < CURLOPTTYPE_OFF_T) {
+        void *value = va_arg(ap, void *); /* object and function pointers */
+        rc = real(handle, option, value);
+    } else if (option < CURLOPTTYPE_BLOB) {
+        curl_off_t value = va_arg(ap, curl_off_t);
+        rc = real(handle, option, value);
+    } else {
+        void *value = va_arg(ap, void *);
+        rc = real(handle, option, value);
+    }
+    va_end(ap);
+    return rc;
+}
+
+/* curl_easy_getinfo always takes one pointer. */
+CURLcode curl_easy_getinfo(CURL *handle, CURLINFO info, ...) {
+    static CURLcode (*volatile real)(CURL *, CURLINFO, ...);
+    if (real == NULL) real = (CURLcode(*)(CURL *, CURLINFO, ...))curl_symbol("curl_easy_getinfo");
+    if (real == NULL) return CURLE_FAILED_INIT;
+    va_list ap;
+    va_start(ap, info);
+    void *pointer = va_arg(ap, void *);
+    va_end(ap);
+    return real(handle, info, pointer);
+}
+
+/* ---- libsystemd ---- */
+
+FORWARD(systemd, int, sd_bus_open_system, (sd_bus **bus), (bus), -ELIBACC)
+FORWARD(systemd, int, sd_bus_new, (sd_bus **bus), (bus), -ELIBACC)
+FORWARD(systemd, int, sd_bus_set_address, (sd_bus *bus, const char *address), (bus, address), -ELIBACC)
+FORWARD(systemd, int, sd_bus_set_bus_client, (sd_bus *bus, int b), (bus, b), -ELIBACC)
+FORWARD(systemd, int, sd_bus_start, (sd_bus *bus), (bus), -ELIBACC)
+FORWARD(systemd, sd_bus *, sd_bus_flush_close_unref, (sd_bus *bus), (bus), NULL)
+FORWARD(systemd, int, sd_bus_process, (sd_bus *bus, sd_bus_message **m), (bus, m), -ELIBACC)
+FORWARD(systemd, int, sd_bus_wait, (sd_bus *bus, uint64_t usec), (bus, usec), -ELIBACC)
+FORWARD(systemd, int, sd_bus_set_method_call_timeout, (sd_bus *bus, uint64_t usec), (bus, usec), -ELIBACC)
+FORWARD(systemd, sd_bus_slot *, sd_bus_slot_unref, (sd_bus_slot *slot), (slot), NULL)
+FORWARD(systemd, sd_bus_message *, sd_bus_message_unref, (sd_bus_message *m), (m), NULL)
+FORWARD_VOID(systemd, sd_bus_error_free, (sd_bus_error *e), (e))
+FORWARD(systemd, int, sd_bus_get_property_trivial,
+        (sd_bus *bus, const char *destination, const char *path, const char *interface, const char *member,
+         sd_bus_error *error, char type, void *value),
+        (bus, destination, path, interface, member, error, type, value), -ELIBACC)
+FORWARD(systemd, int, sd_bus_match_signal,
+        (sd_bus *bus, sd_bus_slot **slot, const char *sender, const char *path, const char *interface,
+         const char *member, sd_bus_message_handler_t callback, void *userdata),
+        (bus, slot, sender, path, interface, member, callback, userdata), -ELIBACC)
+FORWARD(systemd, int, sd_bus_call_methodv,
+        (sd_bus *bus, const char *destination, const char *path, const char *interface, const char *member,
+         sd_bus_error *error, sd_bus_message **reply, const char *types, va_list ap),
+        (bus, destination, path, interface, member, error, reply, types, ap), -ELIBACC)
+FORWARD(systemd, int, sd_bus_message_readv, (sd_bus_message *m, const char *types, va_list ap), (m, types, ap),
+        -ELIBACC)
+FORWARD(systemd, int, sd_journal_sendv, (const struct iovec *iov, int n), (iov, n), -ELIBACC)
+FORWARD(systemd, int, sd_notify, (int unset_environment, const char *state), (unset_environment, state), -ELIBACC)
+
+int sd_bus_call_method(sd_bus *bus, const char *destination, const char *path, const char *interface,
+                       const char *member, sd_bus_error *error, sd_bus_message **reply, const char *types, ...) {
+    va_list ap;
+    va_start(ap, types);
+    int r = sd_bus_call_methodv(bus, destination, path, interface, member, error, reply, types, ap);
+    va_end(ap);
+    return r;
+}
+
+int sd_bus_message_read(sd_bus_message *m, const char *types, ...) {
+    va_list ap;
+    va_start(ap, types);
+    int r = sd_bus_message_readv(m, types, ap);
+    va_end(ap);
+    return r;
+}
+
+FORWARD(systemd, int, sd_journal_sendv_with_location,
+        (const char *file, const char *line, const char *func, const struct iovec *iov, int n),
+        (file, line, func, iov, n), -ELIBACC)
