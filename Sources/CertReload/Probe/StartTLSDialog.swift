@@ -44,14 +44,14 @@ struct StartTLSConversation {
     private mutating func smtp() throws(Failure) {
         let greeting = try smtpResponse(after: "connecting")
         guard greeting.code == 220 else {
-            throw Failure(code: .starttlsRefused, message: "the server refused the SMTP session: \(quote(greeting.lines))")
+            throw Failure(code: .starttlsRefused, message: "the server refused the SMTP session: \(ProbeText.quote(greeting.lines))")
         }
         try send("EHLO certreload.invalid")
         let ehlo = try smtpResponse(after: "EHLO")
         guard ehlo.code == 250 else {
             throw Failure(
                 code: .starttlsNotOffered,
-                message: "the server did not accept EHLO, so it offers no STARTTLS: \(quote(ehlo.lines))")
+                message: "the server did not accept EHLO, so it offers no STARTTLS: \(ProbeText.quote(ehlo.lines))")
         }
         let offered = ehlo.lines.contains { line in
             firstWord(String(line.dropFirst(4))) == "STARTTLS"
@@ -59,12 +59,12 @@ struct StartTLSConversation {
         guard offered else {
             throw Failure(
                 code: .starttlsNotOffered,
-                message: "the server's EHLO answer does not list STARTTLS: \(quote(ehlo.lines))")
+                message: "the server's EHLO answer does not list STARTTLS: \(ProbeText.quote(ehlo.lines))")
         }
         try send("STARTTLS")
         let answer = try smtpResponse(after: "STARTTLS")
         guard answer.code == 220 else {
-            throw Failure(code: .starttlsRefused, message: "the server answered STARTTLS with \(quote(answer.lines))")
+            throw Failure(code: .starttlsRefused, message: "the server answered STARTTLS with \(ProbeText.quote(answer.lines))")
         }
     }
 
@@ -80,13 +80,13 @@ struct StartTLSConversation {
             else {
                 throw Failure(
                     code: .verifyHandshakeFailed,
-                    message: "after \(step) the server sent something that is not an SMTP reply: \(quote(lines))")
+                    message: "after \(step) the server sent something that is not an SMTP reply: \(ProbeText.quote(lines))")
             }
             if bytes.count == 3 || bytes[3] == UInt8(ascii: " ") { return (code, lines) }
             guard bytes[3] == UInt8(ascii: "-") else {
                 throw Failure(
                     code: .verifyHandshakeFailed,
-                    message: "after \(step) the server sent a malformed SMTP reply: \(quote(lines))")
+                    message: "after \(step) the server sent a malformed SMTP reply: \(ProbeText.quote(lines))")
             }
         }
         throw Failure(code: .verifyHandshakeFailed, message: "after \(step) the server's reply did not end")
@@ -98,14 +98,14 @@ struct StartTLSConversation {
         let greeting = try readLine(after: "connecting")
         let upper = greeting.uppercased()
         guard upper.hasPrefix("* OK") || upper.hasPrefix("* PREAUTH") else {
-            throw Failure(code: .starttlsRefused, message: "the server refused the IMAP session: \(quote([greeting]))")
+            throw Failure(code: .starttlsRefused, message: "the server refused the IMAP session: \(ProbeText.quote([greeting]))")
         }
         try send("a CAPABILITY")
         let capability = try imapResponse(tag: "a", after: "CAPABILITY")
         guard capability.ok else {
             throw Failure(
                 code: .starttlsNotOffered,
-                message: "the server did not answer CAPABILITY: \(quote(capability.lines))")
+                message: "the server did not answer CAPABILITY: \(ProbeText.quote(capability.lines))")
         }
         let offered = capability.lines.contains { line in
             let words = line.uppercased().split(separator: " ")
@@ -114,12 +114,12 @@ struct StartTLSConversation {
         guard offered else {
             throw Failure(
                 code: .starttlsNotOffered,
-                message: "the server's CAPABILITY answer does not list STARTTLS: \(quote(capability.lines))")
+                message: "the server's CAPABILITY answer does not list STARTTLS: \(ProbeText.quote(capability.lines))")
         }
         try send("b STARTTLS")
         let answer = try imapResponse(tag: "b", after: "STARTTLS")
         guard answer.ok else {
-            throw Failure(code: .starttlsRefused, message: "the server answered STARTTLS with \(quote(answer.lines))")
+            throw Failure(code: .starttlsRefused, message: "the server answered STARTTLS with \(ProbeText.quote(answer.lines))")
         }
     }
 
@@ -136,7 +136,7 @@ struct StartTLSConversation {
             guard line.hasPrefix("*") || line.hasPrefix("+") else {
                 throw Failure(
                     code: .verifyHandshakeFailed,
-                    message: "after \(step) the server sent something that is not an IMAP response: \(quote(lines))")
+                    message: "after \(step) the server sent something that is not an IMAP response: \(ProbeText.quote(lines))")
             }
         }
         throw Failure(code: .verifyHandshakeFailed, message: "after \(step) the server's response did not end")
@@ -147,14 +147,14 @@ struct StartTLSConversation {
     private mutating func pop3() throws(Failure) {
         let greeting = try readLine(after: "connecting")
         guard greeting.hasPrefix("+OK") else {
-            throw Failure(code: .starttlsRefused, message: "the server refused the POP3 session: \(quote([greeting]))")
+            throw Failure(code: .starttlsRefused, message: "the server refused the POP3 session: \(ProbeText.quote([greeting]))")
         }
         try send("CAPA")
         let first = try readLine(after: "CAPA")
         guard first.hasPrefix("+OK") else {
             throw Failure(
                 code: .starttlsNotOffered,
-                message: "the server does not support CAPA, so it offers no STLS: \(quote([first]))")
+                message: "the server does not support CAPA, so it offers no STLS: \(ProbeText.quote([first]))")
         }
         var lines = [first]
         var offered = false
@@ -170,12 +170,12 @@ struct StartTLSConversation {
         guard offered else {
             throw Failure(
                 code: .starttlsNotOffered,
-                message: "the server's CAPA answer does not list STLS: \(quote(lines))")
+                message: "the server's CAPA answer does not list STLS: \(ProbeText.quote(lines))")
         }
         try send("STLS")
         let answer = try readLine(after: "STLS")
         guard answer.hasPrefix("+OK") else {
-            throw Failure(code: .starttlsRefused, message: "the server answered STLS with \(quote([answer]))")
+            throw Failure(code: .starttlsRefused, message: "the server answered STLS with \(ProbeText.quote([answer]))")
         }
     }
 
@@ -198,7 +198,7 @@ struct StartTLSConversation {
             case .system:
                 what = "after \(step): \(failure.detail)"
             }
-            let said = transcript.isEmpty ? "" : " (it had said: \(quote(transcript)))"
+            let said = transcript.isEmpty ? "" : " (it had said: \(ProbeText.quote(transcript)))"
             throw Failure(code: .verifyHandshakeFailed, message: what + said)
         }
     }
@@ -214,29 +214,36 @@ struct StartTLSConversation {
     }
 }
 
-/// Server lines for a message: control characters escaped, long answers shortened.
-func quote(_ lines: [String]) -> String {
-    let shown = lines.count > 12 ? Array(lines.prefix(11)) + ["… (\(lines.count - 11) more lines)"] : lines
-    return shown.map { "\"" + printable($0, limit: 200) + "\"" }.joined(separator: " / ")
+/// Wording shared by the probe's messages.
+enum ProbeText {}
+
+extension ProbeText {
+    /// Server lines for a message: control characters escaped, long answers shortened.
+    static func quote(_ lines: [String]) -> String {
+        let shown = lines.count > 12 ? Array(lines.prefix(11)) + ["… (\(lines.count - 11) more lines)"] : lines
+        return shown.map { "\"" + ProbeText.printable($0, limit: 200) + "\"" }.joined(separator: " / ")
+    }
 }
 
-/// A server-supplied string made safe for a terminal or a log line.
-func printable(_ text: String, limit: Int) -> String {
-    var out = ""
-    var count = 0
-    for scalar in text.unicodeScalars {
-        if count >= limit {
-            out += "…"
-            break
+extension ProbeText {
+    /// A server-supplied string made safe for a terminal or a log line.
+    static func printable(_ text: String, limit: Int) -> String {
+        var out = ""
+        var count = 0
+        for scalar in text.unicodeScalars {
+            if count >= limit {
+                out += "…"
+                break
+            }
+            if scalar.value < 0x20 || scalar.value == 0x7f || (scalar.value >= 0x80 && scalar.value < 0xa0) {
+                out += "\\x" + String(scalar.value, radix: 16)
+            } else if scalar == "\"" || scalar == "\\" {
+                out += "\\" + String(scalar)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+            count += 1
         }
-        if scalar.value < 0x20 || scalar.value == 0x7f || (scalar.value >= 0x80 && scalar.value < 0xa0) {
-            out += "\\x" + String(scalar.value, radix: 16)
-        } else if scalar == "\"" || scalar == "\\" {
-            out += "\\" + String(scalar)
-        } else {
-            out.unicodeScalars.append(scalar)
-        }
-        count += 1
+        return out
     }
-    return out
 }

@@ -100,7 +100,7 @@ public struct TLSProbe: Sendable {
             guard let parsed = DialTarget(connect: connect, defaultPort: endpoint.port) else {
                 throw TLSProbeFailure(
                     code: .verifyConnectFailed,
-                    message: "the connect address \"\(printable(connect, limit: 100))\" is not host, host:port or [IPv6]:port",
+                    message: "the connect address \"\(ProbeText.printable(connect, limit: 100))\" is not host, host:port or [IPv6]:port",
                     transcript: [])
             }
             target = parsed
@@ -112,7 +112,7 @@ public struct TLSProbe: Sendable {
         switch ProbeSocket.connect(to: target, connectDeadline: Deadline(secondsFromNow: connectTimeout).capped(by: deadline)) {
         case .success(let connected): socket = connected
         case .failure(let failure):
-            let reason = failure.kind == .timedOut ? "no answer within \(seconds(connectTimeout)) (\(failure.detail))" : failure.detail
+            let reason = failure.kind == .timedOut ? "no answer within \(ProbeText.seconds(connectTimeout)) (\(failure.detail))" : failure.detail
             throw TLSProbeFailure(
                 code: .verifyConnectFailed, message: "cannot connect to \(target.authority): \(reason)", transcript: [])
         }
@@ -166,9 +166,11 @@ public struct TLSProbe: Sendable {
     }
 }
 
-func seconds(_ value: Double) -> String {
-    let tenths = Int((value * 10).rounded())
-    return tenths % 10 == 0 ? "\(tenths / 10) s" : "\(tenths / 10).\(tenths % 10) s"
+extension ProbeText {
+    static func seconds(_ value: Double) -> String {
+        let tenths = Int((value * 10).rounded())
+        return tenths % 10 == 0 ? "\(tenths / 10) s" : "\(tenths / 10).\(tenths % 10) s"
+    }
 }
 
 /// An OpenSSL failure at the TLS boundary, with the drained error queue.
