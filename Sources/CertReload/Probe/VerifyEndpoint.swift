@@ -97,7 +97,11 @@ public struct VerifyEndpoint: Sendable, Equatable, CustomStringConvertible {
         if !path.isEmpty && path != "/" && scheme != .https {
             throw fail("a \(scheme.rawValue) URL has no path, query or fragment (found \"\(path)\")")
         }
-        if rest.contains("@") { throw fail("user names or passwords do not belong in a verify URL") }
+        if let at = rest.lastIndex(of: "@") {
+            // Never echo what may be a password.
+            let shown = "\(url[..<separator.upperBound])…@\(rest[rest.index(after: at)...])\(path)"
+            throw ParseError(url: shown, reason: "user names or passwords do not belong in a verify URL")
+        }
 
         var host: String
         var portText: Substring?
