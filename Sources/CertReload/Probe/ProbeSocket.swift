@@ -77,7 +77,7 @@ final class ProbeSocket {
         }
         defer { freeaddrinfo(list) }
 
-        var failures: [String] = []
+        var failures: [(address: String, detail: String)] = []
         var entry: UnsafeMutablePointer<addrinfo>? = list
         while let current = entry {
             entry = current.pointee.ai_next
@@ -85,14 +85,20 @@ final class ProbeSocket {
             switch attempt(current.pointee, deadline: connectDeadline) {
             case .success(let fd): return .success(ProbeSocket(fd: fd, peer: address))
             case .failure(let failure):
-                failures.append("\(address): \(failure.detail)")
+                failures.append((address, failure.detail))
                 if failure.kind == .timedOut {
-                    return .failure(SocketFailure(kind: .timedOut, detail: failures.joined(separator: "; ")))
+                    return .failure(SocketFailure(kind: .timedOut, detail: summary(of: failures, target: target)))
                 }
             }
         }
-        let detail = failures.isEmpty ? "no address for \(target.host)" : failures.joined(separator: "; ")
-        return .failure(SocketFailure(kind: .system, detail: detail))
+        return .failure(SocketFailure(kind: .system, detail: summary(of: failures, target: target)))
+    }
+
+    /// "Connection refused", or "[::1]:25: Connection refused; 127.0.0.1:25: …" when several addresses were tried.
+    private static func summary(of failures: [(address: String, detail: String)], target: DialTarget) -> String {
+        if failures.isEmpty { return "no address for \(target.host)" }
+        if failures.count == 1 && failures[0].address == target.authority { return failures[0].detail }
+        return failures.map { "\($0.address): \($0.detail)" }.joined(separator: "; ")
     }
 
     private static func attempt(_ info: addrinfo, deadline: Deadline) -> Result<Int32, SocketFailure> {

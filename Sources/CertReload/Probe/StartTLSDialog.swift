@@ -59,7 +59,7 @@ struct StartTLSConversation {
         guard offered else {
             throw Failure(
                 code: .starttlsNotOffered,
-                message: "the server's EHLO answer does not list STARTTLS: \(ProbeText.quote(ehlo.lines))")
+                message: "the server's EHLO answer does not list STARTTLS: \(ProbeText.quote(ehlo.lines)); \(ProbeText.notOffered)")
         }
         try send("STARTTLS")
         let answer = try smtpResponse(after: "STARTTLS")
@@ -114,7 +114,7 @@ struct StartTLSConversation {
         guard offered else {
             throw Failure(
                 code: .starttlsNotOffered,
-                message: "the server's CAPABILITY answer does not list STARTTLS: \(ProbeText.quote(capability.lines))")
+                message: "the server's CAPABILITY answer does not list STARTTLS: \(ProbeText.quote(capability.lines)); \(ProbeText.notOffered)")
         }
         try send("b STARTTLS")
         let answer = try imapResponse(tag: "b", after: "STARTTLS")
@@ -170,7 +170,7 @@ struct StartTLSConversation {
         guard offered else {
             throw Failure(
                 code: .starttlsNotOffered,
-                message: "the server's CAPA answer does not list STLS: \(ProbeText.quote(lines))")
+                message: "the server's CAPA answer does not list STLS: \(ProbeText.quote(lines)); \(ProbeText.notOffered)")
         }
         try send("STLS")
         let answer = try readLine(after: "STLS")
@@ -215,7 +215,10 @@ struct StartTLSConversation {
 }
 
 /// Wording shared by the probe's messages.
-enum ProbeText {}
+enum ProbeText {
+    static let notOffered =
+        "TLS is probably not enabled on that listener, or it has no usable certificate (some servers, Stalwart among them, stop offering STARTTLS when they cannot load one)"
+}
 
 extension ProbeText {
     /// Server lines for a message: control characters escaped, long answers shortened.

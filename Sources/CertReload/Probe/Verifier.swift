@@ -218,6 +218,9 @@ public struct Verifier: Sendable {
                 + implicitHint
         case .starttlsRefused:
             return "read the server's log for why it refused STARTTLS (often a certificate it could not load), then check: \(manual)"
+        case .verifyHandshakeFailed where endpoint.startTLS == nil:
+            return "if this port speaks plaintext first, use the STARTTLS scheme (smtp://, submission://, imap://, pop3://); "
+                + "reproduce by hand: \(manual)"
         default:
             return "reproduce by hand and compare: \(manual)"
         }

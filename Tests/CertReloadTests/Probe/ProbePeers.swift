@@ -116,11 +116,13 @@ final class LoopbackPeer {
     }
 
     /// `openssl s_server` with implicit TLS on 127.0.0.1 (a free port it picks), ending after `lifetime` seconds.
-    static func openSSLServer(certificate: String, key: String, chain: String? = nil, directory: String, lifetime: Int = 120)
-        throws -> LoopbackPeer
-    {
+    static func openSSLServer(
+        certificate: String, key: String, chain: String? = nil, directory: String, address: String = "127.0.0.1",
+        lifetime: Int = 120
+    ) throws -> LoopbackPeer {
+        let accept = address.contains(":") ? "[\(address)]:0" : "\(address):0"
         var argv = [
-            "timeout", "\(lifetime)", "openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", certificate, "-key", key,
+            "timeout", "\(lifetime)", "openssl", "s_server", "-accept", accept, "-cert", certificate, "-key", key,
             "-www",
         ]
         if let chain { argv += ["-cert_chain", chain] }
@@ -145,6 +147,20 @@ final class LoopbackPeer {
         parts.removeLast(3)
         return parts.joined(separator: "/") + "/Support/" + name
     }
+}
+
+/// Whether this machine has an IPv6 loopback to listen on.
+func hasIPv6Loopback() -> Bool {
+    let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var address = sockaddr_in6()
+    address.sin6_family = sa_family_t(AF_INET6)
+    address.sin6_addr = in6addr_loopback
+    let length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+    return withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
+    } == 0
 }
 
 /// A TCP port on 127.0.0.1 that is bound but not listening: connecting to it is refused.

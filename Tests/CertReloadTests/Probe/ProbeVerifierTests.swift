@@ -56,6 +56,23 @@ struct ProbeVerifierTests {
         #expect(probe.transcript == [])
     }
 
+    @Test(.enabled(if: hasIPv6Loopback(), "no IPv6 loopback"))
+    func dialsAnIPv6LiteralAndStillSendsTheHostnameAsSNI() async throws {
+        let fixture = try ProbeFixture()
+        let server = try LoopbackPeer.openSSLServer(
+            certificate: fixture.path("cert.pem"), key: fixture.path("privkey.pem"), chain: fixture.path("chain.pem"),
+            directory: fixture.directory, address: "::1")
+        let endpoint = try VerifyEndpoint(parsing: "imaps://[::1]:\(server.port)")
+        let verifier = Verifier(
+            endpoint: endpoint, expectedSHA256: fixture.leaf.sha256, hostname: Self.host, caFile: fixture.path("root.pem"))
+        let result = await verifier.verify()
+        #expect(result.problems == [], "\(result.problems.map(\.message))")
+        #expect(result.probe?.address == "[::1]:\(server.port)")
+        #expect(result.probe?.serverName == Self.host)
+        #expect(verifier.probe(sendServerName: true, timeout: 1).manualCommand.hasPrefix(
+            "openssl s_client -connect [::1]:\(server.port) -servername \(Self.host) </dev/null"))
+    }
+
     @Test(arguments: ["smtp", "imap", "pop3"])
     func startTLSServesTheExpectedLeaf(_ dialog: String) async throws {
         let fixture = try ProbeFixture()
@@ -156,6 +173,7 @@ struct ProbeVerifierTests {
         #expect(result.problems.map(\.code) == [.starttlsNotOffered])
         #expect(problem.message.contains(quoted), "\(problem.message)")
         #expect(problem.message.contains("does not list \(dialog == "pop3" ? "STLS" : "STARTTLS")"))
+        #expect(problem.message.contains("TLS is probably not enabled on that listener, or it has no usable certificate"))
         #expect(problem.fix?.contains("TLS is probably not enabled on that listener, or it has no usable certificate") == true)
         #expect(result.servedSHA256 == nil)
     }
@@ -199,7 +217,7 @@ struct ProbeVerifierTests {
 
         let problem = try #require(result.problems.first)
         #expect(result.problems.map(\.code) == [.verifyConnectFailed])
-        #expect(problem.message.contains("cannot connect to 127.0.0.1:\(closed.port): 127.0.0.1:\(closed.port): Connection refused"))
+        #expect(problem.message.contains("cannot connect to 127.0.0.1:\(closed.port): Connection refused"), "\(problem.message)")
         #expect(problem.path == verifier.endpoint.url)
         #expect(problem.fix?.contains("ss -ltnp 'sport = :\(closed.port)'") == true)
     }
@@ -214,6 +232,7 @@ struct ProbeVerifierTests {
         #expect(problem.message.contains("TLS handshake with 127.0.0.1:\(server.port) failed"))
         // OpenSSL's own reason, e.g. "error:0A00010B:SSL routines::wrong version number".
         #expect(problem.message.contains("SSL routines"), "\(problem.message)")
+        #expect(problem.fix?.contains("use the STARTTLS scheme") == true)
     }
 
     @Test func hostnameMismatchWhenTheLeafDoesNotCoverTheURLHost() async throws {
