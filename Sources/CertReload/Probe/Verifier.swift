@@ -79,6 +79,9 @@ public struct Verifier: Sendable {
     }
 
     /// Probes until the expected leaf is served or `timeout` runs out, then judges the last answer.
+    ///
+    /// Each probe is synchronous (poll-bounded by `attemptTimeout`) and runs on the calling task's
+    /// thread; only the pauses between attempts suspend. Cancellation ends the retries early.
     public func verify() async -> VerifyResult {
         let expected = Verifier.normalized(expectedSHA256)
         let previous = previousSHA256.map(Verifier.normalized)
