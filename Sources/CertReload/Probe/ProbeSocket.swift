@@ -5,7 +5,7 @@ import Musl
 #endif
 
 /// A point on the monotonic clock after which the probe gives up.
-struct Deadline: Sendable {
+struct ProbeDeadline: Sendable {
     /// Nanoseconds on CLOCK_MONOTONIC.
     let instant: Int64
 
@@ -17,22 +17,22 @@ struct Deadline: Sendable {
 
     init(secondsFromNow seconds: Double) {
         let clamped = min(max(seconds, 0), 86_400)
-        instant = Deadline.now() + Int64(clamped * 1_000_000_000)
+        instant = ProbeDeadline.now() + Int64(clamped * 1_000_000_000)
     }
 
     init(instant: Int64) { self.instant = instant }
 
     /// The earlier of two deadlines.
-    func capped(by other: Deadline) -> Deadline { Deadline(instant: min(instant, other.instant)) }
+    func capped(by other: ProbeDeadline) -> ProbeDeadline { ProbeDeadline(instant: min(instant, other.instant)) }
 
     var remainingMilliseconds: Int32 {
-        let left = (instant - Deadline.now()) / 1_000_000
+        let left = (instant - ProbeDeadline.now()) / 1_000_000
         return Int32(clamping: max(left, 0))
     }
 
-    var remainingSeconds: Double { Double(max(instant - Deadline.now(), 0)) / 1_000_000_000 }
+    var remainingSeconds: Double { Double(max(instant - ProbeDeadline.now(), 0)) / 1_000_000_000 }
 
-    var hasPassed: Bool { Deadline.now() >= instant }
+    var hasPassed: Bool { ProbeDeadline.now() >= instant }
 }
 
 /// Why talking to the server failed below TLS: a timeout, a reset, the server hanging up.
@@ -62,13 +62,13 @@ final class ProbeSocket {
     /// Name resolution uses getaddrinfo, which the deadline cannot bound; give an IP
     /// address as `connect` where that matters.
     static func connect(
-        to target: DialTarget, connectDeadline: Deadline
+        to target: DialTarget, connectDeadline: ProbeDeadline
     ) -> Result<ProbeSocket, SocketFailure> {
         var hints = addrinfo()
         hints.ai_family = AF_UNSPEC
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         hints.ai_protocol = Int32(IPPROTO_TCP)
-        hints.ai_flags = VerifyEndpoint.isIPAddress(target.host) ? AI_NUMERICHOST : AI_ADDRCONFIG
+        hints.ai_flags = ProbeAddress.isIPAddress(target.host) ? AI_NUMERICHOST : AI_ADDRCONFIG
         var list: UnsafeMutablePointer<addrinfo>?
         let status = getaddrinfo(target.host, String(target.port), &hints, &list)
         guard status == 0, let list else {
@@ -101,7 +101,7 @@ final class ProbeSocket {
         return failures.map { "\($0.address): \($0.detail)" }.joined(separator: "; ")
     }
 
-    private static func attempt(_ info: addrinfo, deadline: Deadline) -> Result<Int32, SocketFailure> {
+    private static func attempt(_ info: addrinfo, deadline: ProbeDeadline) -> Result<Int32, SocketFailure> {
         let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
         let fd = socket(info.ai_family, type, info.ai_protocol)
         guard fd >= 0 else { return .failure(SocketFailure(kind: .system, detail: errnoDescription(errno))) }
@@ -130,7 +130,7 @@ final class ProbeSocket {
     }
 
     /// Waits until `fd` is ready for `events`, or the deadline passes.
-    static func wait(fd: Int32, events: Int16, deadline: Deadline) -> Result<Void, SocketFailure> {
+    static func wait(fd: Int32, events: Int16, deadline: ProbeDeadline) -> Result<Void, SocketFailure> {
         while true {
             if deadline.hasPassed { return .failure(SocketFailure(kind: .timedOut, detail: "timed out")) }
             var entry = pollfd(fd: fd, events: events, revents: 0)
@@ -146,7 +146,7 @@ final class ProbeSocket {
     }
 
     /// Sends all bytes (MSG_NOSIGNAL: a closed peer is an error, not SIGPIPE).
-    func send(_ bytes: [UInt8], deadline: Deadline) -> Result<Void, SocketFailure> {
+    func send(_ bytes: [UInt8], deadline: ProbeDeadline) -> Result<Void, SocketFailure> {
         var offset = 0
         while offset < bytes.count {
             let sent = bytes.withUnsafeBytes { raw in
@@ -173,7 +173,7 @@ final class ProbeSocket {
 
     /// Receives what is there (up to `limit` bytes), waiting for at least one byte.
     /// An empty array means the server closed the connection.
-    func receive(limit: Int = 16_384, deadline: Deadline) -> Result<[UInt8], SocketFailure> {
+    func receive(limit: Int = 16_384, deadline: ProbeDeadline) -> Result<[UInt8], SocketFailure> {
         var buffer = [UInt8](repeating: 0, count: limit)
         while true {
             let count = buffer.withUnsafeMutableBytes { raw in recv(fd, raw.baseAddress!, raw.count, 0) }
@@ -206,7 +206,7 @@ final class ProbeSocket {
             }
         }
         let host = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-        return VerifyEndpoint.authority(host: host, port: port)
+        return ProbeAddress.authority(host: host, port: port)
     }
 }
 
@@ -217,7 +217,7 @@ struct LineReader {
     private(set) var buffered: [UInt8] = []
 
     /// The next line without its CR LF.
-    mutating func readLine(from socket: ProbeSocket, deadline: Deadline) -> Result<String, SocketFailure> {
+    mutating func readLine(from socket: ProbeSocket, deadline: ProbeDeadline) -> Result<String, SocketFailure> {
         while true {
             if let newline = buffered.firstIndex(of: UInt8(ascii: "\n")) {
                 var line = Array(buffered[..<newline])

@@ -6,13 +6,13 @@ struct StartTLSConversation {
     /// Most lines accepted in one response (a multi-line greeting, a capability list).
     static let maximumResponseLines = 200
 
-    let dialog: VerifyEndpoint.StartTLSDialog
+    let dialog: StartTLSDialog
     let socket: ProbeSocket
-    let deadline: Deadline
+    let deadline: ProbeDeadline
     private var reader = LineReader()
     private(set) var transcript: [String] = []
 
-    init(dialog: VerifyEndpoint.StartTLSDialog, socket: ProbeSocket, deadline: Deadline) {
+    init(dialog: StartTLSDialog, socket: ProbeSocket, deadline: ProbeDeadline) {
         self.dialog = dialog
         self.socket = socket
         self.deadline = deadline

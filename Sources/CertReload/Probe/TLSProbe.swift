@@ -79,8 +79,8 @@ public struct TLSProbe: Sendable {
 
     /// What `openssl s_client` command shows the same thing by hand.
     public var manualCommand: String {
-        let target = (connect.flatMap { DialTarget(connect: $0, defaultPort: endpoint.port) }
-            ?? DialTarget(host: endpoint.host, port: endpoint.port)).authority
+        let target = (connect.flatMap { DialTarget(connect: $0, defaultPort: endpoint.probePort) }
+            ?? DialTarget(host: endpoint.host, port: endpoint.probePort)).authority
         var command = "openssl s_client -connect \(target)"
         if let sni = sentServerName { command += " -servername \(sni)" } else { command += " -noservername" }
         if let dialog = endpoint.startTLS { command += " -starttls \(dialog.rawValue)" }
@@ -88,16 +88,16 @@ public struct TLSProbe: Sendable {
     }
 
     var sentServerName: String? {
-        guard sendServerName, !serverName.isEmpty, !VerifyEndpoint.isIPAddress(serverName) else { return nil }
+        guard sendServerName, !serverName.isEmpty, !ProbeAddress.isIPAddress(serverName) else { return nil }
         return serverName
     }
 
     /// Runs one probe.
     public func run() throws(TLSProbeFailure) -> TLSProbeResult {
-        let deadline = Deadline(secondsFromNow: timeout)
+        let deadline = ProbeDeadline(secondsFromNow: timeout)
         let target: DialTarget
         if let connect {
-            guard let parsed = DialTarget(connect: connect, defaultPort: endpoint.port) else {
+            guard let parsed = DialTarget(connect: connect, defaultPort: endpoint.probePort) else {
                 throw TLSProbeFailure(
                     code: .verifyConnectFailed,
                     message: "the connect address \"\(ProbeText.printable(connect, limit: 100))\" is not host, host:port or [IPv6]:port",
@@ -105,11 +105,11 @@ public struct TLSProbe: Sendable {
             }
             target = parsed
         } else {
-            target = DialTarget(host: endpoint.host, port: endpoint.port)
+            target = DialTarget(host: endpoint.host, port: endpoint.probePort)
         }
 
         let socket: ProbeSocket
-        switch ProbeSocket.connect(to: target, connectDeadline: Deadline(secondsFromNow: connectTimeout).capped(by: deadline)) {
+        switch ProbeSocket.connect(to: target, connectDeadline: ProbeDeadline(secondsFromNow: connectTimeout).capped(by: deadline)) {
         case .success(let connected): socket = connected
         case .failure(let failure):
             let reason = failure.kind == .timedOut ? "no answer within \(ProbeText.seconds(connectTimeout)) (\(failure.detail))" : failure.detail
@@ -161,7 +161,7 @@ public struct TLSProbe: Sendable {
             endpoint: endpoint, address: socket.peer, serverName: sentServerName, leaf: leaf,
             chain: Array(certificates.dropFirst()), protocolVersion: connection.protocolVersion,
             cipher: connection.cipher, transcript: transcript, trust: trust)
-        connection.close(over: socket, deadline: Deadline(secondsFromNow: 0.2).capped(by: deadline))
+        connection.close(over: socket, deadline: ProbeDeadline(secondsFromNow: 0.2).capped(by: deadline))
         return result
     }
 }
@@ -233,7 +233,7 @@ final class TLSClientConnection {
 
     deinit { SSL_free(ssl) }
 
-    func handshake(over socket: ProbeSocket, deadline: Deadline) throws(TLSFailure) {
+    func handshake(over socket: ProbeSocket, deadline: ProbeDeadline) throws(TLSFailure) {
         ERR_clear_error()
         while true {
             let rc = SSL_do_handshake(ssl)
@@ -275,14 +275,14 @@ final class TLSClientConnection {
     }
 
     /// Sends close_notify, best effort.
-    func close(over socket: ProbeSocket, deadline: Deadline) {
+    func close(over socket: ProbeSocket, deadline: ProbeDeadline) {
         _ = SSL_shutdown(ssl)
         _ = flush(to: socket, deadline: deadline)
         ERR_clear_error()
     }
 
     /// Moves pending output to the socket; returns why that failed, or nil.
-    private func flush(to socket: ProbeSocket, deadline: Deadline) -> String? {
+    private func flush(to socket: ProbeSocket, deadline: ProbeDeadline) -> String? {
         var buffer = [UInt8](repeating: 0, count: 16_384)
         while certreload_bio_pending(networkOut) > 0 {
             let count = buffer.withUnsafeMutableBytes { BIO_read(networkOut, $0.baseAddress, Int32($0.count)) }

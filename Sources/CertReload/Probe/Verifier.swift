@@ -85,8 +85,8 @@ public struct Verifier: Sendable {
     public func verify() async -> VerifyResult {
         let expected = Verifier.normalized(expectedSHA256)
         let previous = previousSHA256.map(Verifier.normalized)
-        let deadline = Deadline(secondsFromNow: timeout)
-        let started = Deadline.now()
+        let deadline = ProbeDeadline(secondsFromNow: timeout)
+        let started = ProbeDeadline.now()
         var backoff = initialBackoff
         var attempts = 0
         var outcome: Result<TLSProbeResult, TLSProbeFailure>
@@ -105,7 +105,7 @@ public struct Verifier: Sendable {
             try? await Task.sleep(nanoseconds: UInt64(backoff * 1_000_000_000))
             backoff = min(backoff * 2, maximumBackoff)
         }
-        let elapsed = Double(Deadline.now() - started) / 1_000_000_000
+        let elapsed = Double(ProbeDeadline.now() - started) / 1_000_000_000
         let waited = "\(attempts) attempt\(attempts == 1 ? "" : "s") over \(ProbeText.seconds(elapsed))"
         let manual = probe(sendServerName: true, timeout: attemptTimeout).manualCommand
         let url = endpoint.url
@@ -234,7 +234,7 @@ public struct Verifier: Sendable {
         case .smtp?: return "smtps"
         case .imap?: return "imaps"
         case .pop3?: return "pop3s"
-        case nil: return endpoint.scheme.rawValue
+        case nil: return endpoint.scheme
         }
     }
 

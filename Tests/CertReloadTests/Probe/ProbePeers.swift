@@ -61,7 +61,7 @@ final class LoopbackPeer {
         self.logPath = logPath
 
         // Read stdout lines until one names the port, within the deadline.
-        let deadline = Deadline(secondsFromNow: readyWithin)
+        let deadline = ProbeDeadline(secondsFromNow: readyWithin)
         var pending: [UInt8] = []
         var found: UInt16?
         var seen: [String] = []

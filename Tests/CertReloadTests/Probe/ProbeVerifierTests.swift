@@ -114,10 +114,10 @@ struct ProbeVerifierTests {
     @Test func staleWhenThePreviousLeafIsStillServed() async throws {
         let fixture = try ProbeFixture()
         let server = try python("smtp", serving("previous-fullchain.pem", "previous-privkey.pem", fixture), fixture)
-        let started = Deadline.now()
+        let started = ProbeDeadline.now()
         let verifier = try verifier("smtp", port: server.port, fixture: fixture, previous: fixture.previous, timeout: 1)
         let result = await verifier.verify()
-        let elapsed = Double(Deadline.now() - started) / 1e9
+        let elapsed = Double(ProbeDeadline.now() - started) / 1e9
 
         let problem = try #require(result.problems.first)
         #expect(result.problems.count == 1)
@@ -198,9 +198,9 @@ struct ProbeVerifierTests {
         let probe = TLSProbe(
             endpoint: try VerifyEndpoint(parsing: "smtp://\(Self.host):\(listener.port)"),
             connect: "127.0.0.1:\(listener.port)", timeout: 0.5)
-        let started = Deadline.now()
+        let started = ProbeDeadline.now()
         let failure = try #require(throws: TLSProbeFailure.self) { try probe.run() }
-        #expect(Double(Deadline.now() - started) / 1e9 < 3)
+        #expect(Double(ProbeDeadline.now() - started) / 1e9 < 3)
         #expect(failure.code == .verifyHandshakeFailed)
         #expect(failure.message.contains("sent no SMTP greeting in time"))
         #expect(failure.message.contains("smtps://"))
