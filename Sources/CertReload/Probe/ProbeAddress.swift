@@ -1,0 +1,106 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The plaintext dialog that upgrades a connection to TLS.
+public enum StartTLSDialog: String, Sendable, Equatable {
+    case smtp, imap, pop3
+}
+
+/// What the probe needs from a verify URL parsed by `VerifyEndpoint(parsing:)`.
+extension VerifyEndpoint {
+    /// The STARTTLS dialog of the scheme, or nil for implicit TLS (smtps, submissions, imaps, pop3s, https, tls).
+    public var startTLS: StartTLSDialog? {
+        switch scheme {
+        case "smtp", "submission": return .smtp
+        case "imap": return .imap
+        case "pop3": return .pop3
+        default: return nil
+        }
+    }
+
+    /// `host:port`, with brackets around an IPv6 literal.
+    public var authority: String { ProbeAddress.authority(host: host, port: UInt16(clamping: port)) }
+
+    var probePort: UInt16 { UInt16(clamping: port) }
+
+    /// `scheme://host:port`, the name problems carry.
+    public var url: String { "\(scheme)://\(authority)" }
+}
+
+/// Host and address helpers for the probe.
+enum ProbeAddress {
+    static func authority(host: String, port: UInt16) -> String {
+        host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+    }
+
+    static func isIPv6(_ text: String) -> Bool {
+        var address = in6_addr()
+        return inet_pton(AF_INET6, text, &address) == 1
+    }
+
+    static func isIPv4(_ text: String) -> Bool {
+        var address = in_addr()
+        return inet_pton(AF_INET, text, &address) == 1
+    }
+
+    static func isIPAddress(_ text: String) -> Bool { isIPv4(text) || isIPv6(text) }
+
+    /// Letters, digits, '-', '_' in dot-separated labels of 1-63 bytes (253 in all).
+    static func isHostName(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard !bytes.isEmpty, bytes.count <= 253 else { return false }
+        for label in bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false) {
+            guard !label.isEmpty, label.count <= 63 else { return false }
+            guard label.first != UInt8(ascii: "-"), label.last != UInt8(ascii: "-") else { return false }
+            for byte in label {
+                let ok = (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
+                    || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
+                guard ok else { return false }
+            }
+        }
+        return true
+    }
+}
+
+/// Where to dial: an override such as `127.0.0.1`, `10.0.0.5:2525`, `[::1]:25` or `::1`.
+struct DialTarget: Sendable, Equatable {
+    var host: String
+    var port: UInt16
+
+    /// Parses `connect`; a missing port falls back to `defaultPort`. Nil when malformed.
+    init?(connect text: String, defaultPort: UInt16) {
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let after = text[text.index(after: close)...]
+            if after.isEmpty {
+                port = defaultPort
+            } else {
+                guard after.hasPrefix(":"), let value = UInt16(after.dropFirst()), value > 0 else { return nil }
+                port = value
+            }
+            guard ProbeAddress.isIPv6(host) else { return nil }
+        } else if ProbeAddress.isIPv6(text) {
+            host = text
+            port = defaultPort
+        } else if let colon = text.firstIndex(of: ":") {
+            host = String(text[..<colon])
+            guard let value = UInt16(text[text.index(after: colon)...]), value > 0 else { return nil }
+            port = value
+        } else {
+            host = text
+            port = defaultPort
+        }
+        guard ProbeAddress.isHostName(host) || ProbeAddress.isIPAddress(host) else { return nil }
+    }
+
+    init(host: String, port: UInt16) {
+        self.host = host
+        self.port = port
+    }
+
+    var authority: String { ProbeAddress.authority(host: host, port: port) }
+}
