@@ -418,7 +418,11 @@ struct ConfigurationDecoder {
             do throws(VerifyEndpoint.ParseError) {
                 _ = try VerifyEndpoint(parsing: url.text)
             } catch {
-                throw section.bad("verify", "'\(url.text)': \(error.message)", line: url.line, fix: error.fix)
+                var shown = url.text
+                if let start = shown.firstRange(of: "://"), let at = shown.lastIndex(of: "@"), start.upperBound < at {
+                    shown.replaceSubrange(start.upperBound..<at, with: "…")
+                }
+                throw section.bad("verify", "'\(shown)': \(error.message)", line: url.line, fix: error.fix)
             }
             target.verify.append(url.text)
         }
@@ -734,6 +738,12 @@ public struct VerifyEndpoint: Sendable, Equatable {
                 fix: "\(nearest)known schemes: \(Self.schemes.joined(separator: ", "))")
         }
         var rest = url[separator.upperBound...]
+        if let at = rest.firstIndex(of: "@") {
+            // Never echo what came before '@': it may be a password.
+            throw ParseError(
+                message: "a verify URL takes no user name or password",
+                fix: "write \(scheme)://\(rest[rest.index(after: at)...]); certreload sends no credentials when it probes")
+        }
         if let slash = rest.firstIndex(of: "/") {
             guard scheme == "https" || rest[slash...] == "/" else {
                 throw ParseError(message: "a \(scheme) URL has no path", fix: "write \(scheme)://\(rest[..<slash])")

@@ -130,7 +130,7 @@ public struct Verifier: Sendable {
                             + "instead of the renewed one (sha256 \(expected)) after \(waited)",
                         fix: "reload the server so it reads the renewed certificate files, then check what it serves: \(manual)")
                 } else {
-                    let selfSigned = ProbeText.isSelfSigned(served.leaf)
+                    let selfSigned = served.leaf.isSelfSigned
                     problem = Problem(
                         .error, .verifyWrongCertificate, path: url,
                         message: "\(url) serves a certificate that is not cert.pem on disk: sha256 \(sha), "
@@ -196,7 +196,7 @@ public struct Verifier: Sendable {
                 .warning, .sniDefaultDiffers, path: url,
                 message: "\(url): clients that send no SNI (many SMTP clients on port 25) get another certificate: "
                     + "sha256 \(served.leaf.sha256), \(ProbeText.describe(served.leaf))"
-                    + (ProbeText.isSelfSigned(served.leaf) ? "; they get a self-signed certificate" : ""),
+                    + (served.leaf.isSelfSigned ? "; they get a self-signed certificate" : ""),
                 fix: "make this lineage the listener's default certificate (the one served without SNI), "
                     + "reload, then check: \(probe.manualCommand)")
         } catch {
@@ -250,7 +250,7 @@ extension ProbeText {
         var parts = [
             "subject \(ProbeText.printable(certificate.subject, limit: 200))", "issuer \(ProbeText.printable(certificate.issuer, limit: 200))",
         ]
-        if ProbeText.isSelfSigned(certificate) { parts.append("self-signed") }
+        if certificate.isSelfSigned { parts.append("self-signed") }
         if let notAfter = certificate.notAfter { parts.append("valid until \(isoTime(notAfter))") }
         return parts.joined(separator: ", ")
     }
@@ -261,10 +261,6 @@ extension ProbeText {
     ///
     /// Unlike `Certificate.isSelfSigned` (X509_check_issued), this does not require the
     /// keyCertSign key usage, which the self-signed leaves servers generate as a fallback lack.
-    static func isSelfSigned(_ certificate: Certificate) -> Bool {
-        certificate.issuerNameMatches(certificate) && certificate.signed(by: certificate)
-    }
-
     static func replacingFirst(_ target: String, in text: String, with replacement: String) -> String {
         guard let range = text.firstRange(of: target) else { return text }
         return String(text[..<range.lowerBound]) + replacement + String(text[range.upperBound...])

@@ -169,7 +169,9 @@ public final class Certificate: @unchecked Sendable {
 
     /// Issued by itself (subject = issuer and its own key verifies the signature).
     public var isSelfSigned: Bool {
-        X509_check_issued(pointer, pointer) == X509_V_OK && signed(by: self)
+        // Not X509_check_issued: it also demands keyCertSign, which the self-signed leaf
+        // certificates servers generate as a fallback do not have.
+        issuerNameMatches(self) && signed(by: self)
     }
 
     /// Whether `issuer`'s key verifies this certificate's signature and the names chain.

@@ -284,6 +284,9 @@ struct ConfigurationLoaderTests {
             document: document(reload: "{ systemd = \"x\" }") + "\nverify = [\"smtps//mail:465\"]", line: 4,
             key: "target.mail.verify", code: .badValue, message: "not a URL"),
         .init(
+            document: document(reload: "{ systemd = \"x\" }") + "\nverify = [\"smtp://admin:hunter2@mail:25\"]", line: 4,
+            key: "target.mail.verify", code: .badValue, message: "'smtp://…@mail:25': a verify URL takes no user name or password"),
+        .init(
             document: document(reload: "{ systemd = \"x\" }") + "\nverify = [\"imaps://mail:99999\"]", line: 4,
             key: "target.mail.verify", code: .badValue, message: "'99999' is not a port"),
         .init(

@@ -127,6 +127,15 @@ struct LineageValidatorTests {
         #expect(report.usable)
     }
 
+    @Test("a self-signed leaf without keyCertSign is self-signed; a CA-issued leaf is not")
+    func selfSigned() throws {
+        let key = try CertificateFactory.makeKey(.ecdsaP256)
+        let leaf = try CertificateFactory.makeCertificate(commonName: "fallback", subjectAltNames: ["fallback"], key: key, notBefore: 0, notAfter: 4_000_000_000)
+        #expect(leaf.isSelfSigned)
+        let ca = try TestCA()
+        #expect(try !ca.issue(names: ["x.test"], key: key, notBefore: 0, notAfter: 4_000_000_000).isSelfSigned)
+    }
+
     @Test("--cert/--key outside certbot's layout, chain taken from the certificate file")
     func explicitPair() throws {
         let fixture = try LineageFixture()
