@@ -1,5 +1,6 @@
 import ArgumentParser
 import CertReload
+import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -8,7 +9,7 @@ import Musl
 #endif
 
 /// The root command: it only lists subcommands.
-struct CertReloadCommand: ParsableCommand {
+struct CertReloadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "certreload",
         abstract: "Keep TLS servers serving the certificate certbot just renewed, and say why when they cannot.",
@@ -16,16 +17,21 @@ struct CertReloadCommand: ParsableCommand {
             Exit status: 0 everything usable (warnings allowed), 1 at least one lineage unusable, 2 the invocation itself is wrong (unknown user, missing certbot directory, unknown lineage).
             """,
         version: "0.1.0",
-        subcommands: [Check.self, Config.self, Demo.self])
+        subcommands: [Check.self, Deploy.self, Reload.self, Verify.self, Config.self, Demo.self])
 }
 
 /// Exit status 2 for every mistake in the invocation, ArgumentParser's own included.
 @main
 enum Main {
-    static func main() {
+    static func main() async {
+        LoggingBackend.bootstrap()
         do {
             var command = try CertReloadCommand.parseAsRoot()
-            try command.run()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
         } catch let error as UsageError {
             Output.standardError("certreload: \(error.message)")
             if let fix = error.fix { Output.standardError("  fix: \(fix)") }

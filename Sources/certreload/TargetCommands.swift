@@ -1,0 +1,188 @@
+import ArgumentParser
+import CertReload
+import Dispatch
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Loading the configuration the way every target command does: errors are exit status 2.
+enum ConfiguredTargets {
+    static func load(_ options: ConfigFileOptions) throws -> Configuration {
+        let path = options.path
+        do {
+            return try ConfigurationLoader.load(path: path)
+        } catch {
+            throw UsageError("\(error)", fix: error.fix)
+        }
+    }
+
+    /// The named targets, or all of them; an unknown name is a usage error.
+    static func select(_ names: [String], from configuration: Configuration) throws -> [TargetConfiguration] {
+        if names.isEmpty { return configuration.targets }
+        return try names.map { name in
+            guard let target = configuration.targets.first(where: { $0.name == name }) else {
+                throw UsageError(
+                    "no target '\(name)' in \(configuration.path)",
+                    fix: "targets: \(configuration.targets.map(\.name).joined(separator: ", "))")
+            }
+            return target
+        }
+    }
+
+    /// Runs each target's pipeline and prints its lines and problems; returns whether all succeeded.
+    static func run(
+        _ targets: [TargetConfiguration], configuration: Configuration, action: TargetPipeline.Action, logger: Logger
+    ) async -> Bool {
+        var allSucceeded = true
+        for target in targets {
+            let outcome = await TargetPipeline(configuration: configuration, target: target, logger: logger).run(action)
+            Output.write(render(outcome))
+            allSucceeded = allSucceeded && outcome.succeeded
+        }
+        return allSucceeded
+    }
+
+    static func render(_ outcome: TargetOutcome) -> String {
+        var text = ""
+        for line in outcome.lines { text += "[\(outcome.target)] \(line)\n" }
+        for problem in outcome.problems {
+            text += "[\(outcome.target)] \(problem.severity.rawValue) [\(problem.code.rawValue)] \(problem.message)\n"
+            if let fix = problem.fix { text += "[\(outcome.target)]   fix: \(fix)\n" }
+        }
+        text += "[\(outcome.target)] \(outcome.status == .failed ? "FAILED" : "OK"): \(outcome.status.rawValue)\n"
+        return text
+    }
+
+    static func logger() -> Logger {
+        var logger = Logger(label: "certreload")
+        logger.logLevel = LoggingBackend.fromEnvironment() == .journal ? .info : .warning
+        return logger
+    }
+}
+
+extension CertReloadCommand {
+    /// `certreload deploy`: certbot's deploy hook.
+    struct Deploy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "certbot deploy hook: check, reload and verify every target using the renewed lineage.",
+            discussion: """
+                Reads RENEWED_LINEAGE (a path under <certbot-dir>/live/) and RENEWED_DOMAINS from certbot. For every target that uses that lineage: check it as the target's user (on any error the target is not reloaded and its server keeps its working certificate), reload the server, and verify over TLS that it serves the new certificate. Exit status 0 only if every target succeeded; 2 for a bad invocation or configuration.
+
+                Install: certbot renew --deploy-hook 'certreload deploy', or put Packaging/certbot/certreload-deploy-hook into /etc/letsencrypt/renewal-hooks/deploy/ (certbot runs directory hooks only on renewal, not on first issuance).
+                """)
+
+        @OptionGroup var config: ConfigFileOptions
+
+        @Option(help: ArgumentHelp("The lineage directory (default: $RENEWED_LINEAGE).", valueName: "live-dir"))
+        var lineage: String?
+
+        @Option(help: "Give up after this many seconds in all (certbot waits for hooks without a limit).")
+        var timeout: Double = 120
+
+        func run() async throws {
+            guard let path = lineage ?? getenv("RENEWED_LINEAGE").map({ String(cString: $0) }), !path.isEmpty else {
+                throw UsageError(
+                    "no lineage: RENEWED_LINEAGE is not set",
+                    fix: "run as certbot's deploy hook, or pass --lineage /etc/letsencrypt/live/NAME")
+            }
+            guard timeout > 0 else { throw UsageError("--timeout must be more than 0") }
+            let configuration = try ConfiguredTargets.load(config)
+            let name = try lineageName(path, certbotDirectory: configuration.certbotDirectory)
+            let domains = getenv("RENEWED_DOMAINS").map { String(cString: $0) } ?? ""
+            let targets = configuration.targets.filter { $0.lineages.contains(name) }
+            Output.write("certreload deploy: lineage \(name)\(domains.isEmpty ? "" : " (\(domains))"), \(targets.count) target(s)\n")
+            if targets.isEmpty {
+                Output.write("no target in \(configuration.path) uses lineage \(name): nothing to do\n")
+                return
+            }
+            // The whole run is bounded: a hung server must not hang certbot.
+            let seconds = timeout
+            DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
+                Output.standardError("certreload deploy: gave up after \(Int(seconds)) s (--timeout); servers not yet reloaded keep their current certificate")
+                Glibc.exit(1)
+            }
+            var logger = ConfiguredTargets.logger()
+            logger[metadataKey: "certreload_lineage"] = "\(name)"
+            let ok = await ConfiguredTargets.run(targets, configuration: configuration, action: .deploy, logger: logger)
+            if !ok { throw ExitCode(1) }
+        }
+
+        /// The lineage name of a `live/NAME` path, refusing anything outside `<certbot-dir>/live/`.
+        func lineageName(_ path: String, certbotDirectory: String) throws -> String {
+            let live = CertbotDirectory(certbotDirectory).liveDirectory
+            let real = realPath(path) ?? path
+            let realLive = realPath(live) ?? live
+            guard real.hasPrefix(realLive + "/") else {
+                throw UsageError(
+                    "refusing lineage \(path): it is not under \(live)",
+                    fix: "certbot passes RENEWED_LINEAGE=\(live)/NAME; set certbot-dir in the configuration to the directory certbot uses")
+            }
+            let name = String(real.dropFirst(realLive.count + 1))
+            guard !name.isEmpty, !name.contains("/") else {
+                throw UsageError("refusing lineage \(path): expected \(live)/NAME")
+            }
+            return name
+        }
+
+        private func realPath(_ path: String) -> String? {
+            guard let resolved = realpath(path, nil) else { return nil }
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+    }
+
+    /// `certreload reload`: the same job by hand.
+    struct Reload: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check, reload and verify targets by hand.",
+            discussion: """
+                Without --force, a target whose server already serves the certificate on disk (every verify URL) is reported and left alone. --dry-run checks and says what would be reloaded, without reloading.
+                """)
+
+        @OptionGroup var config: ConfigFileOptions
+
+        @Argument(help: ArgumentHelp("Target names (default: all).", valueName: "target"))
+        var targets: [String] = []
+
+        @Flag(help: "Check and report; do not reload.")
+        var dryRun = false
+
+        @Flag(help: "Reload even when the server already serves the certificate on disk.")
+        var force = false
+
+        func run() async throws {
+            let configuration = try ConfiguredTargets.load(config)
+            let selected = try ConfiguredTargets.select(targets, from: configuration)
+            let ok = await ConfiguredTargets.run(
+                selected, configuration: configuration, action: .reload(force: force, dryRun: dryRun),
+                logger: ConfiguredTargets.logger())
+            if !ok { throw ExitCode(1) }
+        }
+    }
+
+    /// `certreload verify`: probes only.
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Probe each target's verify URLs: is the server serving the certificate on disk?",
+            discussion: """
+                Connects to every verify URL (STARTTLS for smtp, submission, imap and pop3), sends the URL's host as SNI, and compares the leaf the server presents with cert.pem (SHA-256 of the DER). Nothing is reloaded.
+                """)
+
+        @OptionGroup var config: ConfigFileOptions
+
+        @Argument(help: ArgumentHelp("Target names (default: all).", valueName: "target"))
+        var targets: [String] = []
+
+        func run() async throws {
+            let configuration = try ConfiguredTargets.load(config)
+            let selected = try ConfiguredTargets.select(targets, from: configuration)
+            let ok = await ConfiguredTargets.run(
+                selected, configuration: configuration, action: .verify, logger: ConfiguredTargets.logger())
+            if !ok { throw ExitCode(1) }
+        }
+    }
+}
