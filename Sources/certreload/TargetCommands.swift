@@ -57,9 +57,12 @@ enum ConfiguredTargets {
         return text
     }
 
+    /// Structured log entries go to journald (with CERTRELOAD_* fields and MESSAGE_IDs) when
+    /// certreload runs under systemd or certbot's timer; on a terminal the report on standard
+    /// output already says everything, so only critical entries reach standard error.
     static func logger() -> Logger {
         var logger = Logger(label: "certreload")
-        logger.logLevel = LoggingBackend.fromEnvironment() == .journal ? .info : .warning
+        logger.logLevel = LoggingBackend.fromEnvironment() == .journal ? .info : .critical
         return logger
     }
 }
