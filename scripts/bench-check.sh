@@ -57,7 +57,7 @@ for t in $(seq 1 $templates); do
         -days 20 -extfile "$pki/leaf$t.ext" -out "$pki/leaf$t.pem" 2>/dev/null
 done
 
-# make_tree DIR COUNT: certbot's layout with COUNT lineages (copies of the templates), the
+# make_tree DIR COUNT: certbot's layout with COUNT lineages (one certificate each, keys from the templates), the
 # lasting group fix for nobody applied (group on live/, archive/, keys; certbot's modes else).
 make_tree() {
     local dir=$1 count=$2 i
@@ -66,9 +66,14 @@ make_tree() {
     for i in $(seq -f '%04g' 1 "$count"); do
         local name=lineage$i.bench.test t=$((10#$i % templates + 1))
         mkdir -p "$dir/live/$name" "$dir/archive/$name"
-        cp "$pki/leaf$t.pem" "$dir/archive/$name/cert1.pem"
+        # Every lineage gets its own certificate (as in real life; only the intermediate is
+        # shared), issued for the template's key: certreload parses each distinct PEM block
+        # once, so copies of one certificate would flatter it.
+        printf 'subjectAltName=DNS:%s,DNS:*.bench.test\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n' "$name" >"$pki/lineage.ext"
+        openssl x509 -req -in "$pki/leaf$t.csr" -CA "$pki/int.pem" -CAkey "$pki/int.key" -set_serial "$((10#$i + 1000))" \
+            -days 20 -extfile "$pki/lineage.ext" -out "$dir/archive/$name/cert1.pem" 2>/dev/null
         cp "$pki/int.pem" "$dir/archive/$name/chain1.pem"
-        cat "$pki/leaf$t.pem" "$pki/int.pem" >"$dir/archive/$name/fullchain1.pem"
+        cat "$dir/archive/$name/cert1.pem" "$pki/int.pem" >"$dir/archive/$name/fullchain1.pem"
         cp "$pki/leaf$t.key" "$dir/archive/$name/privkey1.pem"
         local kind
         for kind in cert chain fullchain privkey; do
