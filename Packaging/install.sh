@@ -147,6 +147,8 @@ if ((with_man)); then
     fi
     "$generator" "$binary" --date "$date" --output-directory "$work" >&2
     [[ -s $work/certreload.1 ]] || die "generate-manual wrote no certreload.1"
+    # Blank lines inside a discussion are paragraph breaks: mdoc wants .Pp there (man warns).
+    sed -i 's/^$/.Pp/' "$work/certreload.1"
     put 0644 "$work/certreload.1" "$mandir/certreload.1"
 fi
 
