@@ -151,6 +151,10 @@ for unit in certreload.service certreload@example.com.service; do
     assert_eq "$unit: exposure $score <= $MAX_EXPOSURE" "yes" \
         "$(awk -v s="${score:-99}" -v m="$MAX_EXPOSURE" 'BEGIN { print (s + 0 <= m + 0) ? "yes" : "no" }')"
 done
+# For the record: the same unit without its sandbox block.
+sed '/^# --- sandbox/,/^# --- end of sandbox/d' "$V/certreload.service" >"$V/unsandboxed.service"
+(cd "$V" && systemd-analyze security --offline=true --no-pager unsandboxed.service) >"$E2E_OUT/security-unsandboxed.out" 2>&1 || true
+e2e_log "exposure score certreload.service without its sandbox block: $(score_of "$E2E_OUT/security-unsandboxed.out")"
 sandbox() { sed -n '/^# --- sandbox/,/^# --- end of sandbox/p' "$1"; }
 assert_ne "the watch daemon has a sandbox block" "" "$(sandbox "$E2E_ROOT/Packaging/certreload.service")"
 assert_eq "sandbox identical in certreload.service and certreload@.service" \
