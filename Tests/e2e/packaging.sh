@@ -69,8 +69,8 @@ usr/share/man/man1/certreload.1 644
 usr/share/zsh/site-functions/_certreload 644"
 assert_eq "file list and modes, PREFIX=/usr with hook (units in systemd's $UNITDIR)" \
     "$(LC_ALL=C sort <<<"$expected")" "$(file_list "$D2")"
-assert_eq "hook execs the installed binary" "exec /usr/bin/certreload deploy" \
-    "$(grep '^exec ' "$D2/etc/letsencrypt/renewal-hooks/deploy/certreload-deploy-hook")"
+assert_eq "hook execs the installed binary" "certreload=/usr/bin/certreload" \
+    "$(grep '^certreload=' "$D2/etc/letsencrypt/renewal-hooks/deploy/certreload-deploy-hook")"
 assert_eq "units name the installed binary" "ExecStart=/usr/bin/certreload watch" \
     "$(grep '^ExecStart=' "$D2/$UNITDIR/certreload.service")"
 
@@ -180,6 +180,11 @@ env -u RENEWED_LINEAGE "$E2E_TMP/hook" >"$E2E_OUT/hook-noenv.out" 2>&1
 rc=$?
 set -e
 assert_eq "hook without RENEWED_LINEAGE: exit 2" "2" "$rc"
+# Copied by hand, @bindir@ left as is: the hook runs the certreload in PATH.
+set +e
+PATH=$(dirname "$CERTRELOAD"):$PATH CERTRELOAD_CONFIG=$E2E_TMP/absent.toml RENEWED_LINEAGE=/nonexistent/live/x sh "$HOOK_SRC" >"$E2E_OUT/hook-raw.out" 2>&1
+set -e
+assert_has "hook copied by hand runs certreload from PATH" "certreload: $E2E_TMP/absent.toml" "$(cat "$E2E_OUT/hook-raw.out")"
 assert_has "hook without RENEWED_LINEAGE: says so" "RENEWED_LINEAGE is not set" "$(cat "$E2E_OUT/hook-noenv.out")"
 
 # A real certbot: the hook in <config-dir>/renewal-hooks/deploy/, a configuration with one
