@@ -14,7 +14,7 @@
 #                         /lib/systemd/system); /usr/local: /usr/local/lib/systemd/system;
 #                         anything else: /etc/systemd/system (the only places systemd looks)
 #   --binary FILE         CERTRELOAD_BINARY, the binary to install; default
-#                         .build/release/certreload, built with `swift build -c release`
+#                         .build/release/certreload, built with `swift build -c release --static-swift-stdlib`
 #                         when missing
 #   --with-certbot-hook   also install /etc/letsencrypt/renewal-hooks/deploy/certreload-deploy-hook.
 #                         Not by default: certbot then runs certreload after every renewal.
@@ -86,8 +86,8 @@ if [[ -z $binary ]]; then
     binary=$root/.build/release/certreload
     if [[ ! -x $binary ]]; then
         command -v swift >/dev/null || die "no $binary and no swift to build it (scripts/install-deps; or --binary FILE)"
-        echo "building certreload (swift build -c release) ..." >&2
-        (cd "$root" && swift build -c release >&2)
+        echo "building certreload (swift build -c release --static-swift-stdlib) ..." >&2
+        (cd "$root" && swift build -c release --static-swift-stdlib >&2)
     fi
 fi
 [[ -x $binary ]] || die "not an executable: $binary"
@@ -136,7 +136,7 @@ if ((with_man)); then
     if [[ ! -x $generator ]]; then
         command -v swift >/dev/null || die "no swift to build generate-manual for the man page (or --without-man)"
         echo "building swift-argument-parser's generate-manual ..." >&2
-        (cd "$root" && swift build -c release --product generate-manual >&2) ||
+        (cd "$root" && swift build -c release --static-swift-stdlib --product generate-manual >&2) ||
             die "could not build generate-manual (swift build -c release --product generate-manual); --without-man skips the man page"
     fi
     # A reproducible date: SOURCE_DATE_EPOCH, else the last commit's, else today.

@@ -111,7 +111,7 @@ public enum ConfigurationLoader {
             case .missing:
                 error = ConfigError(
                     .unreadable, location, "configuration file does not exist",
-                    fix: "install -m 0644 /usr/share/doc/certreload/certreload.toml.example \(path), or pass --config FILE")
+                    fix: "cp /etc/certreload/certreload.toml.example \(path) (installed by Packaging/install.sh) and edit it, or pass --config FILE")
             case .notRegularFile(let kind):
                 error = ConfigError(.unreadable, location, "configuration file is a \(kind), not a regular file")
             case .tooLarge(let size, let limit):
