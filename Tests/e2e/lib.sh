@@ -524,3 +524,13 @@ certbot_log() { echo "$E2E_TMP/certbot-logs/letsencrypt.log"; }
 certbot_forget_hook() {
     sed -i '/^renew_hook = /d' "$CERTBOT_DIR/renewal/$1.conf"
 }
+
+# show_log TAG FILE...: the last 30 lines of the files that exist, indented, for diagnosis.
+show_log() {
+    local tag=$1 file
+    shift
+    for file in "$@"; do
+        [[ -r $file ]] || continue
+        tail -n 30 "$file" | sed "s/^/    $tag| /" || true
+    done
+}
