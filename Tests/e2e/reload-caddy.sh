@@ -111,6 +111,18 @@ assert_eq "certreload verify after deploy: exit 0" "0" "$CR_RC"
 assert_contains "certreload verify after deploy: OK: verified" "[web] OK: verified" "$CR_OUT"
 assert_contains "certreload verify names the new certificate's sha256 prefix" "${V2:0:16}" "$CR_OUT"
 
+# verify needs no trust (it compares the leaf with cert.pem) but says when the chain is
+# untrusted; with ca-file = pebble's root the warning goes away.
+assert_contains "verify without ca-file: warns verify-untrusted (pebble's root is not in the system store)" "[verify-untrusted]" "$CR_OUT"
+if curl -sf --max-time 5 --cacert "$PEBBLE_CA" "$PEBBLE_MGMT_URL/roots/0" -o "$E2E_TMP/pebble-root.pem" && [[ -s $E2E_TMP/pebble-root.pem ]]; then
+    sed "s|^connect = \"127.0.0.1\"|connect = \"127.0.0.1\"\nca-file = \"$E2E_TMP/pebble-root.pem\"|" "$CONF" >"$CONF.ca"
+    cr_show verify-ca verify --config "$CONF.ca"
+    assert_eq "verify with ca-file = pebble's root: exit 0, OK: verified" "0 yes" "$CR_RC $(grep -qF '[web] OK: verified' "$CR_OUT" && echo yes || echo no)"
+    assert_not_contains "verify with ca-file = pebble's root: no verify-untrusted" "[verify-untrusted]" "$CR_OUT"
+else
+    e2e_skip "verify with ca-file" "could not fetch pebble's root from $PEBBLE_MGMT_URL/roots/0"
+fi
+
 # ---------------------------------------------------------------------------------------------
 e2e_section "2. renewal without the hook: verify sees the stale certificate, deploy fixes it"
 # certbot saved the --deploy-hook in renewal/$NAME.conf: forget it, or this renewal runs it too.
