@@ -143,4 +143,27 @@ assert_eq "certreload deploy (RENEWED_LINEAGE set by hand): exit 0" "0" "$CR_RC"
 assert_contains "certreload deploy by hand: OK: deployed" "[web] OK: deployed" "$CR_OUT"
 assert_eq "after deploy by hand: Caddy serves version 3" "$V3" "$(served_sha256 "$HTTPS" "$HOST")"
 
+# ---------------------------------------------------------------------------------------------
+e2e_section "3. a reload that fails, and deploy's invocation errors"
+certbot_renew "$NAME" || e2e_die "certbot renew (no hook) failed"
+V4=$(cert_sha256 "$LIVE/cert.pem")
+DEAD=$(e2e_free_port)
+while [[ $DEAD == "$ADMIN" || $DEAD == "$HTTPS" ]]; do DEAD=$(e2e_free_port); done
+sed "s|http://127.0.0.1:$ADMIN|http://127.0.0.1:$DEAD|" "$CONF" >"$CONF.dead"
+RENEWED_LINEAGE=$LIVE cr_show deploy-dead-admin deploy --config "$CONF.dead"
+assert_eq "deploy with Caddy's admin API unreachable: exit 1" "1" "$CR_RC"
+assert_contains "deploy with Caddy's admin API unreachable: reload-unreachable" "[reload-unreachable]" "$CR_OUT"
+assert_contains "deploy with Caddy's admin API unreachable: FAILED: failed" "[web] FAILED: failed" "$CR_OUT"
+assert_eq "after the failed reload Caddy still serves version 3" "$V3" "$(served_sha256 "$HTTPS" "$HOST")"
+cr_show reload-after-dead reload --config "$CONF"
+assert_eq "reload (no --force) on the stale server: exit 0, OK: deployed" "0 yes" "$CR_RC $(grep -qF '[web] OK: deployed' "$CR_OUT" && echo yes || echo no)"
+assert_eq "after reload Caddy serves version 4" "$V4" "$(served_sha256 "$HTTPS" "$HOST")"
+
+(unset RENEWED_LINEAGE; cr_show deploy-no-lineage deploy --config "$CONF"; echo "$CR_RC" >"$E2E_OUT/deploy-no-lineage.rc")
+assert_eq "deploy without RENEWED_LINEAGE: exit 2" "2" "$(cat "$E2E_OUT/deploy-no-lineage.rc")"
+RENEWED_LINEAGE=$E2E_TMP cr_show deploy-outside deploy --config "$CONF"
+assert_eq "deploy with a lineage outside <certbot-dir>/live: exit 2" "2" "$CR_RC"
+cr_show deploy-other deploy --config "$CONF" --lineage "$C/live/other.test"
+assert_eq "deploy of a lineage no target uses: exit 0, nothing to do" "0 yes" "$CR_RC $(grep -qF 'nothing to do' "$CR_OUT" && echo yes || echo no)"
+
 e2e_finish "reload-caddy.sh"
