@@ -189,4 +189,18 @@ assert_eq "reload --force: the reload command ran once (marker has one line)" "1
 assert_ne "reload --force: nginx really reloaded (new workers)" "$W_BEFORE" "$(workers)"
 assert_eq "reload --force: nginx serves version 3" "$V3" "$(served_sha256 "$PORT" "$HOST")"
 
+# ---------------------------------------------------------------------------------------------
+e2e_section "4. a stale pid file: the signal reload fails loudly, nothing else is signalled"
+/bin/true &
+DEADPID=$!
+wait "$DEADPID" || true
+echo "$DEADPID" >"$E2E_TMP/stale.pid"
+sed "s|pidfile = \"$PIDFILE\"|pidfile = \"$E2E_TMP/stale.pid\"|" "$CONF" >"$CONF.stale"
+W_BEFORE=$(workers)
+cr_show reload-stale-pid reload --force --config "$CONF.stale"
+assert_eq "reload --force with a stale pid file: exit 1" "1" "$CR_RC"
+assert_contains "reload --force with a stale pid file: reload-failed" "[reload-failed]" "$CR_OUT"
+assert_contains "reload --force with a stale pid file: says the process is not running" "process $DEADPID from pid file $E2E_TMP/stale.pid is not running" "$CR_OUT"
+assert_eq "nginx was not signalled (same workers)" "$W_BEFORE" "$(workers)"
+
 e2e_finish "reload-nginx.sh"
