@@ -39,9 +39,19 @@ extension CertReloadCommand {
         @Option(help: ArgumentHelp("Its chain file (optional; else certificates after the first in --cert).", valueName: "file"))
         var chain: String?
 
+        @Option(
+            name: .customLong("config"),
+            help: ArgumentHelp(
+                "Check each target of this configuration file as its user, with its hostnames (lineage arguments then name targets).",
+                valueName: "file"))
+        var configFile: String?
+
         @OptionGroup var output: OutputOptions
 
         func validate() throws {
+            if configFile != nil && (cert != nil || user != nil || !hostnames.isEmpty) {
+                throw ValidationError("--config takes each target's user and hostnames from the file; drop --user/--hostname/--cert")
+            }
             if (cert == nil) != (key == nil) {
                 throw ValidationError("--cert and --key go together")
             }
@@ -52,6 +62,10 @@ extension CertReloadCommand {
         }
 
         func run() throws {
+            if let configFile {
+                try runConfigured(configFile)
+                return
+            }
             let account = try user.map { name throws(UsageError) in try Account.named(name) }
             let sources: [LineageSource]
             if let cert, let key {
@@ -74,6 +88,27 @@ extension CertReloadCommand {
                 Output.write(CheckRendering(color: Output.colorOnStandardOutput).text(report, now: options.now))
             }
             if !report.usable { throw ExitCode(1) }
+        }
+
+        /// `check --config FILE [TARGET…]`: one report per target, as its user, with its names.
+        private func runConfigured(_ path: String) throws {
+            let configuration = try ConfiguredTargets.load(ConfigFileOptions(path: path))
+            let targets = try ConfiguredTargets.select(lineages, from: configuration)
+            var usable = true
+            var documents: [(String, JSON)] = []
+            var text = ""
+            for target in targets {
+                let pipeline = TargetPipeline(configuration: configuration, target: target, logger: ConfiguredTargets.logger())
+                let report = try pipeline.check()
+                usable = usable && report.usable
+                documents.append((target.name, CheckRendering.json(report)))
+                text += "== target \(target.name)\n" + CheckRendering(color: Output.colorOnStandardOutput).text(report, now: Int64(time(nil))) + "\n"
+            }
+            switch output.format {
+            case .json: Output.write(JSON.object([("usable", .bool(usable)), ("targets", .object(documents))]).serialized(pretty: true) + "\n")
+            case .text: Output.write(text)
+            }
+            if !usable { throw ExitCode(1) }
         }
     }
 }

@@ -19,6 +19,13 @@ struct ConfigFileOptions: ParsableArguments {
     var path: String { ConfigurationLoader.path(option: file) }
 }
 
+extension ConfigFileOptions {
+    init(path: String) {
+        self.init()
+        self.file = path
+    }
+}
+
 extension CertReloadCommand {
     /// `certreload config …`: work with the configuration file.
     struct Config: ParsableCommand {

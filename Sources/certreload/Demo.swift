@@ -1,5 +1,6 @@
 import ArgumentParser
 import CertReload
+import Logging
 
 #if canImport(Glibc)
 import Glibc
@@ -9,11 +10,11 @@ import Musl
 
 extension CertReloadCommand {
     /// `certreload demo`: the main job on an embedded certbot-style directory.
-    struct Demo: ParsableCommand {
+    struct Demo: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run the check on a built-in certbot-style directory (no certbot, network or server needed).",
             discussion: """
-                Builds three lineages with real OpenSSL keys and certificates in a temporary directory (healthy; archive/ blocked for the service user; caught half-way through a renewal), checks them as the service user, explains the report, and removes the directory. Exit status 0 when each lineage showed what it is meant to show.
+                Builds three lineages with real OpenSSL keys and certificates in a temporary directory (healthy; archive/ blocked for the service user; caught half-way through a renewal), checks them as the service user and explains the report. Then it does the whole job on loopback: a small TLS server serves the healthy lineage, the lineage is renewed, `verify` reports the stale certificate, `deploy` reloads the server through its HTTP endpoint and proves the new certificate is served, and a mail listener without TLS shows starttls-not-offered. The directory is removed at the end. Exit status 0 when every step showed what it is meant to show.
                 """)
 
         @Option(help: ArgumentHelp("The service user to check as.", valueName: "user"))
@@ -24,7 +25,7 @@ extension CertReloadCommand {
 
         @OptionGroup var output: OutputOptions
 
-        func run() throws {
+        func run() async throws {
             let account = try Account.named(user)
             let demo = try CertReload.Demo.build(serviceUser: account)
             defer { if !keep { demo.remove() } }
@@ -48,14 +49,27 @@ extension CertReloadCommand {
                 }
             }
             text += "\nSame check on your own machine:  sudo certreload check --user <service-user> --hostname <name>\n"
-            let failed = outcomes.filter { !$0.1 }
+            Output.write(text)
+            text = ""
+
+            // The whole job on loopback: verify (stale), deploy (reload + verify), no STARTTLS.
+            text += "\n" + bold("The whole job, on loopback") + ": a TLS server serves healthy.example; certreload talks to it.\n"
+            var logger = Logger(label: "certreload.demo")
+            logger.logLevel = .critical
+            let steps = try await DemoWalkthrough(demo: demo).run(logger: logger)
+            for step in steps {
+                text += "\n" + bold("── \(step.title)") + "\n  " + step.story + "\n\n"
+                text += step.outcome.text.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n") + "\n"
+            }
+            text += "\nSet up your own targets: certreload config check --config /etc/certreload/certreload.toml\n"
+            let failed = outcomes.filter { !$0.1 }.map(\.0.lineage) + steps.filter { !$0.asExpected }.map(\.title)
             if failed.isEmpty {
-                text += "Demo complete: every lineage showed what it is meant to show"
+                text += "Demo complete: every step showed what it is meant to show"
                 text += keep ? " (kept: \(demo.root)).\n" : "; the demo directory was removed.\n"
                 Output.write(text)
             } else {
                 Output.write(text)
-                Output.standardError("demo: unexpected result for \(failed.map(\.0.lineage).joined(separator: ", "))")
+                Output.standardError("demo: unexpected result for \(failed.joined(separator: ", "))")
                 throw ExitCode(1)
             }
         }

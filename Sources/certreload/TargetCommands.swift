@@ -40,21 +40,10 @@ enum ConfiguredTargets {
         var allSucceeded = true
         for target in targets {
             let outcome = await TargetPipeline(configuration: configuration, target: target, logger: logger).run(action)
-            Output.write(render(outcome))
+            Output.write(outcome.text)
             allSucceeded = allSucceeded && outcome.succeeded
         }
         return allSucceeded
-    }
-
-    static func render(_ outcome: TargetOutcome) -> String {
-        var text = ""
-        for line in outcome.lines { text += "[\(outcome.target)] \(line)\n" }
-        for problem in outcome.problems {
-            text += "[\(outcome.target)] \(problem.severity.rawValue) [\(problem.code.rawValue)] \(problem.message)\n"
-            if let fix = problem.fix { text += "[\(outcome.target)]   fix: \(fix)\n" }
-        }
-        text += "[\(outcome.target)] \(outcome.status == .failed ? "FAILED" : "OK"): \(outcome.status.rawValue)\n"
-        return text
     }
 
     /// Structured log entries go to journald (with CERTRELOAD_* fields and MESSAGE_IDs) when

@@ -17,6 +17,11 @@ public struct CertbotLayoutWriter: Sendable {
         try CertbotLayoutWriter.makeDirectory(Paths.join(self.configDirectory, "archive"), mode: 0o700)
     }
 
+    /// Writes into an existing certbot directory, leaving the modes of live/ and archive/ alone.
+    public init(existingConfigDirectory: String) {
+        self.configDirectory = Paths.absolute(existingConfigDirectory)
+    }
+
     public func liveDirectory(_ lineage: String) -> String {
         Paths.join(configDirectory, "live/\(lineage)")
     }

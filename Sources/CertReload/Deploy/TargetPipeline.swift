@@ -28,6 +28,19 @@ public struct TargetOutcome: Sendable {
     public var problems: [Problem]
 
     public var succeeded: Bool { status != .failed }
+
+    /// The lines and problems, each prefixed with `[target]`, then the status: what certbot's
+    /// log and a terminal show.
+    public var text: String {
+        var text = ""
+        for line in lines { text += "[\(target)] \(line)\n" }
+        for problem in problems {
+            text += "[\(target)] \(problem.severity.rawValue) [\(problem.code.rawValue)] \(problem.message)\n"
+            if let fix = problem.fix { text += "[\(target)]   fix: \(fix)\n" }
+        }
+        text += "[\(target)] \(status == .failed ? "FAILED" : "OK"): \(status.rawValue)\n"
+        return text
+    }
 }
 
 /// One target's whole job: check its lineages as its user, reload its server, prove over TLS
@@ -132,7 +145,7 @@ public struct TargetPipeline: Sendable {
                     return finish(outcome)
                 }
                 if action == .verify {
-                    for result in results { outcome.lines.append(result.succeeded ? "verified \(result.summary)" : "FAILED \(result.summary)") }
+                    for result in results where result.succeeded { outcome.lines.append("verified \(result.summary)") }
                     outcome.problems.append(contentsOf: results.flatMap(\.problems))
                     return finish(outcome)
                 }
@@ -178,7 +191,7 @@ public struct TargetPipeline: Sendable {
         }
         let (results, urlProblems) = await verify(certificates, previous: previous, timeout: target.verifyTimeout)
         outcome.problems.append(contentsOf: urlProblems)
-        for result in results { outcome.lines.append(result.succeeded ? "verified \(result.summary)" : "FAILED \(result.summary)") }
+        for result in results where result.succeeded { outcome.lines.append("verified \(result.summary)") }
         outcome.problems.append(contentsOf: results.flatMap(\.problems))
         if urlProblems.isEmpty && results.allSatisfy(\.succeeded) {
             state.verifiedSHA256 = certificates[0].sha256

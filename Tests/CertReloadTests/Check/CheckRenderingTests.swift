@@ -1,5 +1,6 @@
 import CertReload
 import Glibc
+import Logging
 import Testing
 
 @Suite("What check prints")
@@ -52,5 +53,22 @@ struct CheckRenderingTests {
             #expect(failed.isEmpty)
         }
         #expect(report.lineages.first { $0.name == "renewing.example" }?.codes.contains(.versionMismatch) == true)
+    }
+
+    @Test("the demo's loopback walkthrough: stale, then deployed and verified, then no STARTTLS",
+          .enabled(if: runningAsRoot, "the demo lineage is readable by nobody only when chown works"))
+    func walkthrough() async throws {
+        let demo = try Demo.build(serviceUser: try nobody())
+        defer { demo.remove() }
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let steps = try await DemoWalkthrough(demo: demo).run(logger: logger)
+        #expect(steps.count == 3)
+        for step in steps {
+            #expect(step.asExpected, "\(step.title): \(step.outcome.text)")
+        }
+        #expect(steps[0].outcome.status == .failed)
+        #expect(steps[1].outcome.status == .deployed)
+        #expect(StateStore(directory: demo.root + "/state").load("web").verifiedSHA256 != nil)
     }
 }
