@@ -155,7 +155,9 @@ assert_file_lacks() {
 
 # e2e_finish: summary; exit status 0 only when nothing failed.
 e2e_finish() {
-    printf '\n%s: %d passed, %d failed\n' "${1:-summary}" "$E2E_PASSED" "$E2E_FAILED"
+    printf '\n%s: %d passed, %d failed' "${1:-summary}" "$E2E_PASSED" "$E2E_FAILED"
+    if ((${E2E_SKIPPED:-0} > 0)); then printf ', %d skipped' "$E2E_SKIPPED"; fi
+    printf '\n'
     local f
     for f in "${E2E_FAILURES[@]}"; do printf '  failed: %s\n' "$f"; done
     ((E2E_FAILED == 0))
@@ -403,3 +405,132 @@ grant_acl() {
 
 # revoke_acl CONFIG: remove every ACL under CONFIG.
 revoke_acl() { setfacl -R -b "$1"; }
+
+# --- reload, deploy, verify: servers on loopback and what they serve ------------------------
+
+# e2e_skip WHAT REASON: a check that cannot run here, said loudly (counted, never silent).
+E2E_SKIPPED=0
+e2e_skip() {
+    E2E_SKIPPED=$((E2E_SKIPPED + 1))
+    printf 'SKIP  %s\n        reason: %s\n' "$1" "$2"
+}
+
+# assert_contains WHAT NEEDLE FILE: the fixed string NEEDLE appears in FILE.
+assert_contains() {
+    if grep -qF -- "$2" "$3" 2>/dev/null; then
+        e2e_pass "$1"
+    else
+        e2e_fail "$1" "'$2' in ${3##*/}" "$(tail -c 600 "$3" 2>/dev/null | tr '\n' '|')"
+    fi
+}
+
+# assert_not_contains WHAT NEEDLE FILE
+assert_not_contains() {
+    if ! grep -qF -- "$2" "$3" 2>/dev/null; then
+        e2e_pass "$1"
+    else
+        e2e_fail "$1" "no '$2' in ${3##*/}" "$(grep -F -- "$2" "$3" | head -n 3 | tr '\n' '|')"
+    fi
+}
+
+# cert_sha256 PEM: SHA-256 of the (first) certificate's DER, lowercase hex, no colons.
+cert_sha256() {
+    openssl x509 -in "$1" -noout -fingerprint -sha256 2>/dev/null | sed 's/.*=//; s/://g' | tr 'A-F' 'a-f' || true
+}
+
+# served_sha256 PORT SNI [STARTTLS]: the same fingerprint of the leaf that 127.0.0.1:PORT
+# presents to an independent client (openssl s_client, SNI sent); STARTTLS is s_client's
+# -starttls protocol (smtp, imap, pop3). Empty when no certificate was presented.
+served_sha256() {
+    local port=$1 sni=$2 proto=${3:-}
+    local args=(-connect "127.0.0.1:$port" -servername "$sni")
+    [[ -n $proto ]] && args+=(-starttls "$proto")
+    { timeout --kill-after=2 10 openssl s_client "${args[@]}" </dev/null 2>/dev/null |
+        openssl x509 -noout -fingerprint -sha256 2>/dev/null |
+        sed 's/.*=//; s/://g' | tr 'A-F' 'a-f'; } || true
+}
+
+# serves PORT SNI SHA [STARTTLS]: succeeds when the server presents exactly that leaf.
+serves() { [[ $(served_sha256 "$1" "$2" "${4:-}") == "$3" ]]; }
+
+# port_open PORT: something accepts TCP connections on 127.0.0.1:PORT.
+port_open() { timeout 2 bash -c ": </dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+
+# e2e_wait_port SECONDS WHAT PORT
+e2e_wait_port() { e2e_wait_until "$1" "$2 on 127.0.0.1:$3" port_open "$3"; }
+
+# pid_alive PID
+pid_alive() { [[ -n $1 ]] && kill -0 "$1" 2>/dev/null; }
+pid_gone() { ! pid_alive "$1"; }
+
+# e2e_stop_pid PID [SECONDS]: SIGTERM, wait (bounded) for it to go, then SIGKILL.
+e2e_stop_pid() {
+    local pid=$1 seconds=${2:-10}
+    [[ -n $pid ]] || return 0
+    pid_alive "$pid" || return 0
+    kill "$pid" 2>/dev/null || true
+    e2e_wait_until "$seconds" "process $pid to exit" pid_gone "$pid" 2>/dev/null || kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# e2e_stop_pidfile FILE [SECONDS]: the same for the process in a pid file (daemons).
+e2e_stop_pidfile() {
+    [[ -s $1 ]] || return 0
+    local pid
+    pid=$(tr -dc '0-9' <"$1")
+    e2e_stop_pid "$pid" "${2:-10}"
+}
+
+# cr_show TAG ARGS...: cr_run, then its stdout and stderr printed indented for the log.
+cr_show() {
+    local tag=$1
+    shift
+    cr_run "$tag" "$@"
+    sed 's/^/    | /' "$CR_OUT" "$E2E_OUT/$tag.err"
+    printf '    | (certreload %s: exit %s, %s ms)\n' "$1" "$CR_RC" "$CR_MS"
+}
+
+# deploy_hook_script CONFIG: writes $E2E_TMP/deploy-hook.sh, the deploy hook certbot runs:
+# `certreload deploy --config CONFIG`, its output appended to $E2E_OUT/hook.out (and passed
+# on to certbot), its exit status written to $E2E_OUT/hook.rc. Prints the script's path.
+deploy_hook_script() {
+    local hook=$E2E_TMP/deploy-hook.sh
+    cat >"$hook" <<HOOK
+#!/bin/sh
+# certbot's deploy hook for the e2e test (RENEWED_LINEAGE and RENEWED_DOMAINS from certbot).
+echo "hook: RENEWED_LINEAGE=\$RENEWED_LINEAGE RENEWED_DOMAINS=\$RENEWED_DOMAINS" >>'$E2E_OUT/hook.out'
+'$CERTRELOAD' deploy --config '$1' >'$E2E_OUT/hook.run' 2>&1
+rc=\$?
+cat '$E2E_OUT/hook.run' >>'$E2E_OUT/hook.out'
+cat '$E2E_OUT/hook.run'
+echo \$rc >'$E2E_OUT/hook.rc'
+exit \$rc
+HOOK
+    chmod 0755 "$hook"
+    echo "$hook"
+}
+
+# certbot_renew_with_hook NAME HOOK: forced renewal of NAME with --deploy-hook HOOK.
+certbot_renew_with_hook() {
+    certbot_run renew --force-renewal --no-random-sleep-on-renew --cert-name "$1" --deploy-hook "$2"
+}
+
+# certbot_log: certbot's own debug log (it records every hook's output).
+certbot_log() { echo "$E2E_TMP/certbot-logs/letsencrypt.log"; }
+
+# certbot_forget_hook NAME: `certbot renew --deploy-hook X` saves X as renew_hook in
+# renewal/NAME.conf, and every later `certbot renew` runs it again; remove it so that a later
+# renewal really runs without the hook.
+certbot_forget_hook() {
+    sed -i '/^renew_hook = /d' "$CERTBOT_DIR/renewal/$1.conf"
+}
+
+# show_log TAG FILE...: the last 30 lines of the files that exist, indented, for diagnosis.
+show_log() {
+    local tag=$1 file
+    shift
+    for file in "$@"; do
+        [[ -r $file ]] || continue
+        tail -n 30 "$file" | sed "s/^/    $tag| /" || true
+    done
+}
