@@ -131,8 +131,10 @@ public struct TargetPipeline: Sendable {
                     return finish(outcome)
                 }
             } else {
-                let quick = action == .verify ? target.verifyTimeout : min(3, target.verifyTimeout)
-                let (results, urlProblems) = await verify(certificates, previous: previous, timeout: quick)
+                // verify retries for verify-timeout; the question before a reload is asked once.
+                let (results, urlProblems) = await verify(
+                    certificates, previous: previous, timeout: action == .verify ? target.verifyTimeout : 5,
+                    retries: action == .verify)
                 outcome.problems.append(contentsOf: urlProblems)
                 if urlProblems.isEmpty && results.allSatisfy(\.succeeded) {
                     for result in results { outcome.lines.append("verified \(result.summary)") }
@@ -212,7 +214,9 @@ public struct TargetPipeline: Sendable {
 
     /// Probes every verify URL; each expects the lineage whose certificate covers its host.
     /// A URL that does not parse is a problem of its own (the loader normally refuses it first).
-    func verify(_ certificates: [CertificateSummary], previous: String?, timeout: Double) async -> (results: [VerifyResult], problems: [Problem]) {
+    func verify(
+        _ certificates: [CertificateSummary], previous: String?, timeout: Double, retries: Bool = true
+    ) async -> (results: [VerifyResult], problems: [Problem]) {
         var results: [VerifyResult] = []
         var problems: [Problem] = []
         for url in target.verify {
@@ -228,6 +232,7 @@ public struct TargetPipeline: Sendable {
                 endpoint: endpoint, expectedSHA256: expected.sha256, previousSHA256: previous == expected.sha256 ? nil : previous,
                 connect: target.connect, caFile: target.caFile, timeout: timeout, probeWithoutSNI: target.probeWithoutSNI)
             verifier.attemptTimeout = min(verifier.attemptTimeout, max(timeout, 3))
+            verifier.retries = retries
             let result = await verifier.verify()
             for problem in result.problems {
                 logger.log(

@@ -40,6 +40,8 @@ public struct Verifier: Sendable {
     public var probeWithoutSNI: Bool
     /// First pause between attempts; it doubles up to `maximumBackoff`.
     public var initialBackoff: Double = 0.2
+    /// false: one probe only (the "does it already serve it?" question before a reload).
+    public var retries = true
     public var maximumBackoff: Double = 1
 
     public init(
@@ -100,7 +102,7 @@ public struct Verifier: Sendable {
                 outcome = .failure(error)
             }
             if case .success(let served) = outcome, served.leaf.sha256 == expected { break }
-            if deadline.remainingSeconds < backoff || Task.isCancelled { break }
+            if !retries || deadline.remainingSeconds < backoff || Task.isCancelled { break }
             // A bounded pause between attempts while the server reloads; not a synchronisation.
             try? await Task.sleep(nanoseconds: UInt64(backoff * 1_000_000_000))
             backoff = min(backoff * 2, maximumBackoff)
@@ -216,8 +218,8 @@ public struct Verifier: Sendable {
         case .starttlsNotOffered:
             let implicitHint = [465, 993, 995].contains(endpoint.port)
                 ? "; port \(endpoint.port) usually speaks TLS at once: use \(implicitScheme)://\(endpoint.authority)" : ""
-            return "TLS is probably not enabled on that listener, or it has no usable certificate: enable TLS on port "
-                + "\(endpoint.port), check the server can read its certificate and key, reload, then check: \(manual)"
+            return "enable TLS on port \(endpoint.port), check the server can read its certificate and key "
+                + "(certreload check), reload, then check: \(manual)"
                 + implicitHint
         case .starttlsRefused:
             return "read the server's log for why it refused STARTTLS (often a certificate it could not load), then check: \(manual)"

@@ -48,7 +48,7 @@ public struct SignalReloadTarget: ReloadTarget {
         } else {
             throw ReloadError(
                 .reloadFailed, "the signal reload names neither a pid file nor a unit",
-                fix: "set pid-file = \"/run/nginx.pid\" or unit = \"nginx.service\" in the target's reload")
+                fix: "set pidfile = \"/run/nginx.pid\" or unit = \"nginx.service\" in the target's reload")
         }
         guard kill(pid, 0) == 0 else {
             let code = errno
@@ -56,7 +56,7 @@ public struct SignalReloadTarget: ReloadTarget {
                 throw ReloadError(
                     .reloadFailed, "process \(pid) from \(source) is not running (a stale pid file?)",
                     fix: pidFile != nil
-                        ? "start the server, or point pid-file at the file it writes now: ls -l \(ShellQuoting.quote(pidFile!))"
+                        ? "start the server, or point pidfile at the file it writes now: ls -l \(ShellQuoting.quote(pidFile!))"
                         : "systemctl status \(unit ?? "")")
             }
             throw Self.killError(code, pid: pid, name: name, source: source)
@@ -82,7 +82,7 @@ public struct SignalReloadTarget: ReloadTarget {
     /// The process id in a pid file: decimal digits and surrounding whitespace, nothing else,
     /// and not 0 or 1. Never follows a FIFO or reads a large file.
     static func readPIDFile(_ path: String) throws(ReloadError) -> pid_t {
-        let fix = "check that the server runs and that pid-file names the file it writes: ls -l \(ShellQuoting.quote(path))"
+        let fix = "check that the server runs and that pidfile names the file it writes: ls -l \(ShellQuoting.quote(path))"
         switch SafeFile.read(path, limit: 64) {
         case .success(let bytes):
             guard let pid = parsePID(bytes) else {
