@@ -130,7 +130,7 @@ struct ProbeVerifierTests {
         #expect(result.attempts >= 2)
         #expect(result.servedSHA256 == fixture.previous.sha256)
         #expect(!result.succeeded)
-        #expect(elapsed < 6)
+        #expect(elapsed < 30, "bounded by verify-timeout and the attempt timeout, not by the server (took \(elapsed) s)")
     }
 
     @Test func wrongCertificateNamesTheSelfSignedFallback() async throws {

@@ -40,7 +40,7 @@ struct CommandReloadTargetTests {
         let elapsed = Deadline.now() - start
         #expect(error.code == .reloadTimeout)
         #expect(error.message.contains("did not finish within 0.5 s"))
-        #expect(elapsed < 0.5 + CommandReloadTarget.terminationGrace + 1.5, "took \(elapsed) s")
+        #expect(elapsed < 0.5 + CommandReloadTarget.terminationGrace + 10, "bounded by the timeout and the grace period (took \(elapsed) s)")
         let grandchild = try #require(SignalReloadTarget.parsePID(Array(directory.read("grandchild.pid").utf8)))
         // The grandchild was in the group: gone (or a zombie about to be reaped by init).
         #expect(eventually(within: 5) { kill(grandchild, 0) != 0 || Self.isZombie(grandchild) })

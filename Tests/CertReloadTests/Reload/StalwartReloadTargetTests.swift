@@ -199,7 +199,7 @@ struct StalwartReloadTargetTests {
         let elapsed = monotonicSeconds() - started
         #expect(error.code == .reloadTimeout)
         #expect(elapsed >= 1.4)
-        #expect(elapsed < 4)
+        #expect(elapsed < 15, "bounded by the reload timeout (took \(elapsed) s)")
     }
 }
 

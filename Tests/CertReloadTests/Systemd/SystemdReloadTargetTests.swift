@@ -61,7 +61,7 @@ struct SystemdReloadTargetTests {
         let elapsed = Deadline.now() - start
         #expect(error.code == .reloadTimeout)
         #expect(error.message.contains("hang.service"))
-        #expect(elapsed >= 0.9 && elapsed < 3, "took \(elapsed) s")
+        #expect(elapsed >= 0.9 && elapsed < 15, "bounded by the context timeout, not by the job (took \(elapsed) s)")
         #expect(fake.calls.contains("ReloadUnit \"hang.service\" \"replace\""))
     }
 
