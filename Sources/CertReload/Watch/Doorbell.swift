@@ -47,10 +47,9 @@ final class Doorbell: Sendable {
                 try? await Task.sleep(until: deadline, clock: .continuous)
                 return false
             }
-            _ = await group.next()
+            var rang = await group.next() ?? false
             group.cancelAll()
             // Both children end; a ring that arrived at the deadline is not lost.
-            var rang = false
             for await result in group { rang = rang || result }
             return rang || consume()
         }
