@@ -64,6 +64,18 @@ public struct WatchService: Sendable {
                     hooks.status(status.line)
                     return .ready
                 }
+                // Expiry warnings while nothing changes: the only timer besides the watchdog.
+                group.addTask {
+                    let clock = ContinuousClock()
+                    while !generation.isStopping {
+                        guard await generation.stopBell.wait(until: clock.now.advanced(by: generation.timing.recheck)) == false,
+                            !Task.isCancelled
+                        else { break }
+                        for slot in generation.targets { slot.wantCheck() }
+                        for slot in generation.lineages.values { slot.changes.ring() }
+                    }
+                    return .ready
+                }
                 var next: Configuration?
                 loop: while let event = await iterator.next() {
                     switch event {
@@ -292,6 +304,7 @@ public struct WatchService: Sendable {
 
 /// The children of one generation's task group.
 enum GenerationChild: Sendable {
+    /// `ready` also stands for the other helpers that end with the generation.
     case workers, ready, grace
 }
 
@@ -303,6 +316,8 @@ final class WatchGeneration: Sendable {
     let targets: [TargetSlot]
     let status: WatchStatus
     let firstPassDone = Doorbell()
+    /// Rung once when the generation stops.
+    let stopBell = Doorbell()
     private let stopping = Atomic<Bool>(false)
     private let firstPassRemaining: Atomic<Int>
 
@@ -342,6 +357,7 @@ final class WatchGeneration: Sendable {
 
     func stop() {
         stopping.store(true, ordering: .releasing)
+        stopBell.ring()
         for slot in lineages.values { slot.changes.ring() }
         for slot in targets { slot.wake.ring() }
     }
