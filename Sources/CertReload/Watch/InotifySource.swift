@@ -28,8 +28,8 @@ final class InotifySource: @unchecked Sendable {
     private let source: DispatchSourceRead
     private let continuation: AsyncStream<WatchEvent>.Continuation
     private var certbotDirectory: CertbotDirectory
-    private let configDirectory: String
-    private let configName: String
+    private let configDirectory: String?
+    private let configName: String?
     private var watches: [Int32: Place] = [:]
     private var lineages: Set<String> = []
 
@@ -40,15 +40,16 @@ final class InotifySource: @unchecked Sendable {
     private static let configEvents: UInt32 =
         UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ONLYDIR)
 
-    init(certbotDirectory: String, configPath: String, continuation: AsyncStream<WatchEvent>.Continuation) throws(SystemError) {
+    /// `configPath` nil: do not watch a configuration file.
+    init(certbotDirectory: String, configPath: String?, continuation: AsyncStream<WatchEvent>.Continuation) throws(SystemError) {
         let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard fd >= 0 else { throw SystemError("inotify_init1") }
         self.fd = fd
         self.continuation = continuation
         self.certbotDirectory = CertbotDirectory(certbotDirectory)
-        let absoluteConfig = Paths.absolute(configPath)
-        configDirectory = Paths.directory(of: absoluteConfig)
-        configName = Paths.base(of: absoluteConfig)
+        let absoluteConfig = configPath.map(Paths.absolute)
+        configDirectory = absoluteConfig.map(Paths.directory(of:))
+        configName = absoluteConfig.map(Paths.base(of:))
         source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
         source.setEventHandler { [unowned self] in self.readEvents() }
         source.setCancelHandler { close(fd) }
@@ -96,7 +97,7 @@ final class InotifySource: @unchecked Sendable {
         add(certbotDirectory.path, .certbot, InotifySource.directoryEvents)
         add(certbotDirectory.liveDirectory, .live, InotifySource.directoryEvents)
         add(Paths.join(certbotDirectory.path, "archive"), .archive, InotifySource.directoryEvents)
-        add(configDirectory, .config, InotifySource.configEvents)
+        if let configDirectory { add(configDirectory, .config, InotifySource.configEvents) }
         for name in lineages { addLineage(name) }
     }
 
@@ -150,7 +151,7 @@ final class InotifySource: @unchecked Sendable {
             switch place {
             case .lineageLive(let lineage), .lineageArchive(let lineage): continuation.yield(.lineageChanged(lineage))
             case .live, .archive, .certbot: continuation.yield(.rescan)
-            case .config: add(configDirectory, .config, InotifySource.configEvents)
+            case .config: if let configDirectory { add(configDirectory, .config, InotifySource.configEvents) }
             }
             return
         }
