@@ -105,12 +105,6 @@ final class CountingRunner: WatchTargetRunner {
         try? StateStore(directory: configuration.stateDirectory).save(state)
         return TargetOutcome(target: target.name, status: .deployed, lines: [], problems: [])
     }
-
-    func check(target: TargetConfiguration, configuration: Configuration, logger: Logger) throws -> CheckReport {
-        try Checker(options: CheckOptions()).check([
-            LineageSource.certbot(liveDirectory: configuration.certbotDirectory + "/live/" + target.lineages[0])
-        ])
-    }
 }
 
 /// Collects log messages so that a test can count what a person would see.
