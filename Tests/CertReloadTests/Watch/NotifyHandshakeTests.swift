@@ -71,7 +71,7 @@ func builtCertreload() -> String? {
 }
 
 @Suite("Watch: systemd notify handshake")
-struct NotifyHandshakeTests {
+struct WatchNotifyHandshakeTests {
     @Test("certreload watch: READY=1 and STATUS=, RELOADING=1…READY=1 on SIGHUP (also with a broken file), STOPPING=1 on SIGTERM")
     func handshake() throws {
         let binary = try #require(builtCertreload(), "build the executable first: swift build")

@@ -57,7 +57,7 @@ struct RenewalSimulator {
 }
 
 @Suite("Watch: renewal simulation against inotify", .serialized)
-struct RenewalSimulationTests {
+struct WatchRenewalSimulationTests {
     /// CERTRELOAD_SIMULATED_RENEWALS overrides the count (scripts/simulate-renewals).
     static var renewals: Int {
         getenv("CERTRELOAD_SIMULATED_RENEWALS").flatMap { Int(String(cString: $0)) } ?? 1000

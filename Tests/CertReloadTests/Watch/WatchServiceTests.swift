@@ -248,4 +248,24 @@ struct WatchServiceTests {
         }
         #expect(run.hooks.all.contains("STOPPING=1"))
     }
+
+    @Test("a change to a certificate that expires earlier than the one before is a loud error (and still deployed)")
+    func notAfterBackwards() async throws {
+        let fixture = try WatchFixture(versionCount: 3)  // version 4 reuses version 1's pair: it expires earlier than 3
+        defer { fixture.remove() }
+        try fixture.issue(version: 3)
+        let run = WatchRun()
+        let runner = CountingRunner()
+        try await withWatch(service(fixture.configuration(), run), runner: runner, run: run) {
+            _ = try #require(await runner.calls.next(within: 10))
+            #expect(await run.hook("READY=1") != nil)
+            try fixture.issue(version: 4)
+            run.changed()
+            let call = try #require(await runner.calls.next(within: 5))
+            #expect(call.snapshot.version == 4)
+        }
+        let warnings = run.logs.all.filter { $0.contains("[not-after-backwards]") }
+        #expect(warnings.count == 1)
+        #expect(warnings.first?.hasPrefix("error") == true)
+    }
 }
