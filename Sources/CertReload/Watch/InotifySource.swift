@@ -37,8 +37,8 @@ final class InotifySource: @unchecked Sendable {
         UInt32(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
     private static let lineageEvents: UInt32 =
         directoryEvents | UInt32(IN_CLOSE_WRITE | IN_MODIFY | IN_ATTRIB | IN_DONT_FOLLOW)
-    private static let configEvents: UInt32 =
-        UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_ONLYDIR)
+    /// Written and closed, or renamed into place: never IN_CREATE, when the file is still empty.
+    private static let configEvents: UInt32 = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR)
 
     /// `configPath` nil: do not watch a configuration file.
     init(certbotDirectory: String, configPath: String?, continuation: AsyncStream<WatchEvent>.Continuation) throws(SystemError) {
@@ -51,7 +51,7 @@ final class InotifySource: @unchecked Sendable {
         configDirectory = absoluteConfig.map(Paths.directory(of:))
         configName = absoluteConfig.map(Paths.base(of:))
         source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
-        source.setEventHandler { [unowned self] in self.readEvents() }
+        source.setEventHandler { [weak self] in self?.readEvents() }
         source.setCancelHandler { close(fd) }
         queue.sync { addWatches() }
         source.resume()

@@ -113,4 +113,31 @@ struct InotifyWatchTests {
             #expect(again?.contains("nobody") == true, "\(run.logs.all)")
         }
     }
+
+    @Test("the configuration file written in place is read again, like SIGHUP")
+    func configurationFileChanged() async throws {
+        let fixture = try WatchFixture()
+        defer { fixture.remove() }
+        try fixture.issue(version: 1)
+        let configuration = fixture.configuration()
+        let run = WatchRun()
+        let runner = CountingRunner()
+        try await withInotifyWatch(fixture, configuration, runner: runner, run: run) {
+            _ = try #require(await runner.calls.next(within: 10))
+            #expect(await run.hook("READY=1") != nil)
+            let text = """
+                certbot-dir = "\(fixture.certbotDirectory)"
+                state-dir = "\(fixture.state)"
+                settle = 0.2
+                [target.mail]
+                lineages = ["example.com"]
+                reload = { command = ["/bin/true"] }
+                """
+            try CertbotLayoutWriter.write(configuration.path, text, mode: 0o644)
+            #expect(await run.hook("RELOADING=1") != nil)
+            let call = try #require(await runner.calls.next(within: 5))
+            #expect(call.target == "mail")
+            #expect(await run.hook("READY=1") != nil)
+        }
+    }
 }
