@@ -76,6 +76,8 @@ final class CountingRunner: WatchTargetRunner {
     }
 
     let calls = Mailbox<RunnerCall>()
+    /// Target names, as each call returns.
+    let finished = Mailbox<String>()
     private let behaviours: Mutex<[String: Behaviour]>
 
     init(_ behaviours: [String: Behaviour] = [:]) {
@@ -94,6 +96,7 @@ final class CountingRunner: WatchTargetRunner {
             return current
         }
         if behaviour.delay > .zero { try? await Task.sleep(for: behaviour.delay) }
+        defer { finished.post(target.name) }
         if behaviour.failures > 0 || !snapshot.consistent {
             return TargetOutcome(
                 target: target.name, status: .failed, lines: [],
