@@ -69,8 +69,14 @@ extension CertReloadCommand {
 
         @OptionGroup var config: ConfigFileOptions
 
-        @Option(help: ArgumentHelp("The lineage directory (default: $RENEWED_LINEAGE).", valueName: "live-dir"))
+        @Option(help: ArgumentHelp(
+            "The lineage: its name or its live directory (default: $RENEWED_LINEAGE).", valueName: "name-or-live-dir"))
         var lineage: String?
+
+        @Option(help: ArgumentHelp(
+            "First wait until the lineage has been quiet this long and its links agree (for the certreload@.path unit); at most settle-max.",
+            valueName: "seconds"))
+        var settle: Double?
 
         @Option(help: "Give up after this many seconds in all (certbot waits for hooks without a limit).")
         var timeout: Double = 120
@@ -83,7 +89,8 @@ extension CertReloadCommand {
             }
             guard timeout > 0 else { throw UsageError("--timeout must be more than 0") }
             let configuration = try ConfiguredTargets.load(config)
-            let name = try lineageName(path, certbotDirectory: configuration.certbotDirectory)
+            let live = CertbotDirectory(configuration.certbotDirectory).liveDirectory
+            let name = try lineageName(path.contains("/") ? path : live + "/" + path, certbotDirectory: configuration.certbotDirectory)
             let domains = getenv("RENEWED_DOMAINS").map { String(cString: $0) } ?? ""
             let targets = configuration.targets.filter { $0.lineages.contains(name) }
             Output.write("certreload deploy: lineage \(name)\(domains.isEmpty ? "" : " (\(domains))"), \(targets.count) target(s)\n")
@@ -96,6 +103,22 @@ extension CertReloadCommand {
             DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
                 Output.standardError("certreload deploy: gave up after \(Int(seconds)) s (--timeout); servers not yet reloaded keep their current certificate")
                 Glibc.exit(1)
+            }
+            if let settle {
+                guard settle >= 0 else { throw UsageError("--settle must not be negative") }
+                let settleMax = configuration.watch.settleMax ?? 60
+                let result = try await LineageSettling.wait(
+                    certbotDirectory: configuration.certbotDirectory, lineage: name, settle: .seconds(settle),
+                    settleMax: .seconds(max(settle, min(settleMax, timeout))))
+                switch result {
+                case .consistent(let snapshot):
+                    Output.write("lineage \(name) settled: \(snapshot.summary)\n")
+                case .inconsistent(let snapshot):
+                    Output.write("lineage \(name) is still inconsistent after settle-max (\(snapshot.summary)): no target was reloaded\n")
+                    throw ExitCode(1)
+                case .stopped:
+                    throw ExitCode(1)
+                }
             }
             var logger = ConfiguredTargets.logger()
             logger[metadataKey: "certreload_lineage"] = "\(name)"

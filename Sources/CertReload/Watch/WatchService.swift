@@ -1,0 +1,423 @@
+public import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// `certreload watch`: follows every configured lineage and reloads a target once its
+/// lineage has settled on a new, consistent certificate that passes the target's check.
+///
+/// `run()` wires inotify, signals, timers and systemd's notify socket to the decision loop
+/// `run(events:runner:hooks:)`, which tests drive directly. Targets given as cert/key
+/// files (not certbot lineages) are not followed.
+public struct WatchService: Sendable {
+    public var configuration: Configuration
+    public var logger: Logger
+    /// First retry delay after a failed reload or verify; it doubles up to `backoffMax`.
+    public var backoffInitial: Duration = .seconds(1)
+    public var backoffMax: Duration = .seconds(300)
+    /// How long a reload in flight may take to finish after SIGTERM or SIGHUP.
+    public var shutdownGrace: Duration = .seconds(10)
+    /// Reads the configuration again (SIGHUP, or the file changed).
+    var loadConfiguration: @Sendable (String) throws -> Configuration = { path in
+        try ConfigurationLoader.load(path: path)
+    }
+
+    public init(configuration: Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    // MARK: - The decision loop
+
+    /// Runs until `.stop` or the end of `events`. Each configuration runs as one generation:
+    /// a task per lineage (its settle window) and a task per target (reload, verify, back off).
+    func run(events: AsyncStream<WatchEvent>, runner: any WatchTargetRunner, hooks: WatchHooks) async {
+        var configuration = self.configuration
+        var configSignature = ConfigSignature(path: configuration.path)
+        let status = WatchStatus(publish: hooks.status)
+        var iterator = events.makeAsyncIterator()
+        var first = true
+        while true {
+            let generation = WatchGeneration(configuration: configuration, status: status, logger: logger)
+            hooks.watchLineages(configuration)
+            let next: Configuration? = await withTaskGroup(of: GenerationChild.self) { group in
+                // The workers, in a group of their own so that a grace period can cancel them.
+                group.addTask {
+                    await withTaskGroup(of: Void.self) { workers in
+                        for slot in generation.lineages.values {
+                            workers.addTask { await self.followLineage(slot, in: generation) }
+                        }
+                        for slot in generation.targets {
+                            workers.addTask { await self.serveTarget(slot, in: generation, runner: runner) }
+                        }
+                    }
+                    return .workers
+                }
+                group.addTask { [isFirst = first] in
+                    guard await generation.firstPassDone.wait() else { return .ready }
+                    if !isFirst { self.logger.notice("configuration reloaded from \(generation.configuration.path)") }
+                    hooks.ready()
+                    hooks.status(status.line)
+                    return .ready
+                }
+                // Expiry warnings while nothing changes: the only timer besides the watchdog.
+                group.addTask {
+                    let clock = ContinuousClock()
+                    while !generation.isStopping {
+                        guard await generation.stopBell.wait(until: clock.now.advanced(by: generation.timing.recheck)) == false,
+                            !Task.isCancelled
+                        else { break }
+                        for slot in generation.targets { slot.wantCheck() }
+                        for slot in generation.lineages.values { slot.changes.ring() }
+                    }
+                    return .ready
+                }
+                var next: Configuration?
+                loop: while let event = await iterator.next() {
+                    switch event {
+                    case .lineageChanged(let name):
+                        generation.lineages[name]?.changes.ring()
+                    case .attributesChanged(let name):
+                        for slot in generation.targets where slot.target.lineages.contains(name) { slot.wantCheck() }
+                        generation.lineages[name]?.changes.ring()
+                    case .rescan:
+                        for slot in generation.lineages.values { slot.changes.ring() }
+                    case .recheck:
+                        for slot in generation.targets { slot.wantCheck() }
+                        for slot in generation.lineages.values { slot.changes.ring() }
+                    case .configurationChanged, .reloadConfiguration:
+                        let signature = ConfigSignature(path: configuration.path)
+                        if event == .configurationChanged && signature == configSignature { continue loop }
+                        configSignature = signature
+                        hooks.reloading()
+                        do {
+                            next = try loadConfiguration(configuration.path)
+                            break loop
+                        } catch {
+                            logger.error(
+                                "configuration reload refused, the running configuration stays: \(error)",
+                                metadata: ["certreload_code": "config-reload-refused", "certreload_path": "\(configuration.path)"])
+                            hooks.ready()
+                        }
+                    case .stop:
+                        hooks.stopping()
+                        break loop
+                    }
+                }
+                // Stop this generation: no new work; a reload in flight gets the grace period.
+                generation.stop()
+                group.addTask { [grace = shutdownGrace] in
+                    try? await Task.sleep(for: grace)
+                    return .grace
+                }
+                while let child = await group.next(), child == .ready {}
+                group.cancelAll()
+                return next
+            }
+            guard let next else { return }
+            configuration = next
+            first = false
+            status.keep(
+                lineages: Set(next.targets.flatMap(\.lineages)), targets: Set(next.targets.map(\.name)))
+        }
+    }
+
+    /// One lineage: wait for a change, let it settle, publish the consistent snapshot and
+    /// wake its targets; report a set that stays half-updated past settle-max once.
+    private func followLineage(_ slot: LineageSlot, in generation: WatchGeneration) async {
+        var logger = self.logger
+        logger[metadataKey: "certreload_lineage"] = "\(slot.name)"
+        let window = SettleWindow(settle: generation.timing.settle, settleMax: generation.timing.settleMax)
+        var lastGood: LineageSnapshot? = slot.snapshot.consistent ? slot.snapshot : nil
+        var reported = false
+        var pending = !slot.snapshot.consistent
+        if pending {
+            logger.warning("lineage \(slot.name) is not consistent at start (\(slot.snapshot.summary)): waiting for it to settle")
+        }
+        while !generation.isStopping {
+            if !pending {
+                guard await slot.changes.wait(), !generation.isStopping else { return }
+            }
+            pending = false
+            let result = await window.wait(
+                changes: slot.changes, inspect: { LineageSnapshot.inspect(slot.source) },
+                shouldStop: { generation.isStopping })
+            switch result {
+            case .stopped:
+                return
+            case .consistent(let snapshot):
+                if reported { logger.notice("lineage \(slot.name) is consistent again: \(snapshot.summary)") }
+                reported = false
+                generation.status.lineage(slot.name, consistent: true)
+                if let previous = lastGood, previous.sha256 != snapshot.sha256 {
+                    logger.notice(
+                        "lineage \(slot.name) changed: version \(previous.version.map(String.init) ?? "?") → \(snapshot.version.map(String.init) ?? "?")",
+                        metadata: ["certreload_code": "lineage-changed"])
+                    if let before = previous.notAfter, let after = snapshot.notAfter, after < before {
+                        logger.error(
+                            "lineage \(slot.name): the certificate now linked expires EARLIER than the one before (notAfter \(WatchStatus.clockTime(after)), was \(WatchStatus.clockTime(before))): a failed renewal may have pointed the links back at an old version",
+                            metadata: [
+                                "certreload_code": "not-after-backwards", "MESSAGE_ID": "\(MessageID.notAfterBackwards)",
+                                "certreload_path": "\(slot.source.path)",
+                            ])
+                    }
+                }
+                lastGood = snapshot
+                slot.snapshot = snapshot
+                for target in generation.targets where target.target.lineages.contains(slot.name) { target.wake.ring() }
+            case .inconsistent(let snapshot):
+                slot.snapshot = snapshot
+                generation.status.lineage(slot.name, consistent: false)
+                if !reported {
+                    reported = true
+                    let problem = snapshot.problems.first
+                    logger.error(
+                        "lineage \(slot.name) is still inconsistent after \(generation.timing.settleMax) (\(snapshot.summary)): not reloading its targets; still watching",
+                        metadata: [
+                            "certreload_code": "\(problem?.code.rawValue ?? "inconsistent")",
+                            "MESSAGE_ID": "\(MessageID.inconsistent)", "certreload_path": "\(slot.source.path)",
+                        ])
+                }
+            }
+        }
+    }
+
+    /// One target: when woken (its lineage settled, a recheck, a retry), reload it if the
+    /// certificate on disk is not the one recorded as deployed and verified.
+    private func serveTarget(_ slot: TargetSlot, in generation: WatchGeneration, runner: any WatchTargetRunner) async {
+        var logger = self.logger
+        logger[metadataKey: "certreload_target"] = "\(slot.target.name)"
+        let target = slot.target
+        let configuration = generation.configuration
+        var firstPass = true
+        var backoff: Duration?
+        var accessProblems: [String: Problem]?
+        let clock = ContinuousClock()
+        while true {
+            if !firstPass {
+                let rang: Bool
+                if let delay = backoff {
+                    rang = await slot.wake.wait(until: clock.now.advanced(by: delay))
+                } else {
+                    rang = await slot.wake.wait()
+                }
+                if generation.isStopping || Task.isCancelled { return }
+                if rang { backoff = nil }  // the lineage changed again: start over
+            }
+            defer {
+                if firstPass {
+                    firstPass = false
+                    generation.firstPassFinished()
+                }
+            }
+            if slot.takeCheckWanted() {
+                checkAccessAndExpiry(target, configuration: configuration, runner: runner, logger: logger, known: &accessProblems)
+            }
+            let snapshots = slot.lineages.map(\.snapshot)
+            guard !snapshots.isEmpty, snapshots.allSatisfy(\.consistent), let sha = snapshots[0].sha256 else {
+                backoff = nil
+                continue
+            }
+            let state = StateStore(directory: configuration.stateDirectory).load(target.name)
+            if state.deployedSHA256 == sha && (target.verify.isEmpty || state.verifiedSHA256 == sha) {
+                backoff = nil
+                generation.status.target(target.name, failing: false)
+                continue
+            }
+            // After a renewal: deploy. At start, or when the record says it was deployed but
+            // not yet seen served: reload only if the server does not already serve it.
+            let action: TargetPipeline.Action =
+                state.deployedSHA256 != sha && !firstPass ? .deploy : .reload(force: false, dryRun: false)
+            let outcome = await runner.run(action, target: target, configuration: configuration, logger: logger)
+            if outcome.succeeded {
+                backoff = nil
+                generation.status.target(target.name, failing: false)
+                if outcome.status == .deployed { generation.status.reloaded(target.name) }
+                logger.info("\(target.name): \(outcome.status.rawValue) (\(snapshots[0].summary))")
+            } else {
+                let delay = backoff.map { min($0 * 2, backoffMax) } ?? backoffInitial
+                backoff = delay
+                generation.status.target(target.name, failing: true)
+                let why = outcome.problems.first { $0.severity == .error }.map { "[\($0.code.rawValue)] \($0.message)" } ?? "failed"
+                logger.error(
+                    "\(target.name): \(why); retrying in \(delay) unless the lineage changes first",
+                    metadata: ["certreload_code": "\(outcome.problems.first?.code.rawValue ?? "failed")"])
+            }
+        }
+    }
+
+    /// The target's full check as its user: reports files becoming unreadable and readable
+    /// again, and certificates about to expire.
+    private func checkAccessAndExpiry(
+        _ target: TargetConfiguration, configuration: Configuration, runner: any WatchTargetRunner, logger: Logger,
+        known: inout [String: Problem]?
+    ) {
+        let report: CheckReport
+        do {
+            report = try runner.check(target: target, configuration: configuration, logger: logger)
+        } catch {
+            logger.error("\(target.name): check failed: \(error)")
+            return
+        }
+        let accessCodes: Set<ProblemCode> = [.notTraversable, .unreadable, .accessLostOnRenewal]
+        var now: [String: Problem] = [:]
+        for lineage in report.lineages {
+            for problem in lineage.problems {
+                if accessCodes.contains(problem.code) {
+                    now["\(lineage.name) \(problem.path ?? "")"] = problem
+                } else if problem.code == .expiringSoon || problem.code == .expired {
+                    logger.warning(
+                        "\(problem.message)",
+                        metadata: [
+                            "certreload_code": "\(problem.code.rawValue)", "MESSAGE_ID": "\(MessageID.expiring)",
+                            "certreload_lineage": "\(lineage.name)",
+                        ])
+                }
+            }
+        }
+        let before = known ?? [:]
+        for (key, problem) in now where before[key] == nil {
+            logger.error(
+                "\(problem.message)",
+                metadata: [
+                    "certreload_code": "\(problem.code.rawValue)", "MESSAGE_ID": "\(MessageID.becameUnreadable)",
+                    "certreload_path": "\(problem.path ?? "")", "certreload_user": "\(report.account.name)",
+                ])
+        }
+        if known != nil {
+            for (key, problem) in before where now[key] == nil {
+                logger.notice(
+                    "\(problem.path ?? key) is readable to \(report.account.name) again",
+                    metadata: [
+                        "certreload_code": "readable-again", "MESSAGE_ID": "\(MessageID.readableAgain)",
+                        "certreload_path": "\(problem.path ?? "")", "certreload_user": "\(report.account.name)",
+                    ])
+            }
+        }
+        known = now
+    }
+}
+
+/// The children of one generation's task group.
+enum GenerationChild: Sendable {
+    /// `ready` also stands for the other helpers that end with the generation.
+    case workers, ready, grace
+}
+
+/// Everything one configuration runs with.
+final class WatchGeneration: Sendable {
+    let configuration: Configuration
+    let timing: WatchTiming
+    let lineages: [String: LineageSlot]
+    let targets: [TargetSlot]
+    let status: WatchStatus
+    let firstPassDone = Doorbell()
+    /// Rung once when the generation stops.
+    let stopBell = Doorbell()
+    private let stopping = Atomic<Bool>(false)
+    private let firstPassRemaining: Atomic<Int>
+
+    init(configuration: Configuration, status: WatchStatus, logger: Logger) {
+        self.configuration = configuration
+        self.timing = WatchTiming(configuration.watch)
+        self.status = status
+        let directory = CertbotDirectory(configuration.certbotDirectory)
+        var lineages: [String: LineageSlot] = [:]
+        var targets: [TargetSlot] = []
+        for target in configuration.targets {
+            guard !target.lineages.isEmpty else {
+                logger.warning(
+                    "target \(target.name) names cert/key files, not a certbot lineage: watch does not follow it",
+                    metadata: ["certreload_target": "\(target.name)"])
+                continue
+            }
+            var slots: [LineageSlot] = []
+            for name in target.lineages {
+                if lineages[name] == nil {
+                    let source = LineageSource.certbot(liveDirectory: Paths.join(directory.liveDirectory, name))
+                    lineages[name] = LineageSlot(name: name, source: source)
+                }
+                slots.append(lineages[name]!)
+            }
+            targets.append(TargetSlot(target: target, lineages: slots))
+        }
+        self.lineages = lineages
+        self.targets = targets
+        firstPassRemaining = Atomic(targets.count)
+        status.watching(lineages: lineages.count, targets: targets.count)
+        for slot in lineages.values { status.lineage(slot.name, consistent: slot.snapshot.consistent) }
+        if targets.isEmpty { firstPassDone.ring() }
+    }
+
+    var isStopping: Bool { stopping.load(ordering: .acquiring) }
+
+    func stop() {
+        stopping.store(true, ordering: .releasing)
+        stopBell.ring()
+        for slot in lineages.values { slot.changes.ring() }
+        for slot in targets { slot.wake.ring() }
+    }
+
+    func firstPassFinished() {
+        if firstPassRemaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 { firstPassDone.ring() }
+    }
+}
+
+/// A lineage being followed: its change bell and its last settled look.
+final class LineageSlot: Sendable {
+    let name: String
+    let source: LineageSource
+    let changes = Doorbell()
+    private let latest: Mutex<LineageSnapshot>
+
+    init(name: String, source: LineageSource) {
+        self.name = name
+        self.source = source
+        latest = Mutex(LineageSnapshot.inspect(source))
+    }
+
+    var snapshot: LineageSnapshot {
+        get { latest.withLock { $0 } }
+        set { latest.withLock { $0 = newValue } }
+    }
+}
+
+/// A target being served: its wake-up bell and whether a full check is wanted.
+final class TargetSlot: Sendable {
+    let target: TargetConfiguration
+    let lineages: [LineageSlot]
+    let wake = Doorbell()
+    private let checkWanted = Atomic<Bool>(true)
+
+    init(target: TargetConfiguration, lineages: [LineageSlot]) {
+        self.target = target
+        self.lineages = lineages
+    }
+
+    func wantCheck() {
+        checkWanted.store(true, ordering: .releasing)
+        wake.ring()
+    }
+
+    func takeCheckWanted() -> Bool { checkWanted.exchange(false, ordering: .acquiringAndReleasing) }
+}
+
+/// Whether the configuration file changed: inode, size and modification time.
+struct ConfigSignature: Equatable {
+    var values: [Int64]
+
+    init(path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            values = []
+            return
+        }
+        values = [
+            Int64(info.st_ino), Int64(info.st_size), Int64(info.st_mtim.tv_sec), Int64(info.st_mtim.tv_nsec),
+        ]
+    }
+}
