@@ -131,10 +131,10 @@ public struct TargetPipeline: Sendable {
                     return finish(outcome)
                 }
             } else {
-                // verify retries for verify-timeout; the question before a reload is asked once.
+                // verify retries for verify-timeout. Before a reload the question gets up to 3 s:
+                // a server that reloaded a moment ago may still answer from an old worker.
                 let (results, urlProblems) = await verify(
-                    certificates, previous: previous, timeout: action == .verify ? target.verifyTimeout : 5,
-                    retries: action == .verify)
+                    certificates, previous: previous, timeout: action == .verify ? target.verifyTimeout : min(3, target.verifyTimeout))
                 outcome.problems.append(contentsOf: urlProblems)
                 if urlProblems.isEmpty && results.allSatisfy(\.succeeded) {
                     for result in results { outcome.lines.append("verified \(result.summary)") }
