@@ -71,18 +71,8 @@ enum Output {
         writeAll(1, text)
     }
 
-    /// write(2) until done; standard streams here are unbuffered by design (one report, one write).
+    /// One report, one write(2); standard streams are not buffered here.
     private static func writeAll(_ fd: Int32, _ text: String) {
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return
-            }
-            offset += n
-        }
-        bytes.removeAll()
+        try? Descriptor.writeAll(fd, text)
     }
 }

@@ -71,17 +71,7 @@ public struct CertbotLayoutWriter: Sendable {
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)
         guard fd >= 0 else { throw SystemError("open", path: path) }
         defer { close(fd) }
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SystemError("write", path: path)
-            }
-            offset += n
-        }
+        try Descriptor.writeAll(fd, text, path: path)
         guard fchmod(fd, mode) == 0 else { throw SystemError("chmod", path: path) }
-        bytes.removeAll()
     }
 }

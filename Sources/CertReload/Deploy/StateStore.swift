@@ -63,20 +63,13 @@ public struct StateStore: Sendable {
         let temporary = final + ".tmp.\(getpid())"
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o640)
         guard fd >= 0 else { throw SystemError("open", path: temporary) }
-        var bytes = Array(text.utf8)
-        var offset = 0
-        while offset < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let error = SystemError("write", path: temporary)
-                close(fd)
-                unlink(temporary)
-                throw error
-            }
-            offset += n
+        do {
+            try Descriptor.writeAll(fd, text, path: temporary)
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
         }
-        bytes.removeAll()
         guard fsync(fd) == 0 else {
             let error = SystemError("fsync", path: temporary)
             close(fd)

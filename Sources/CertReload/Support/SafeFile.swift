@@ -81,3 +81,22 @@ public enum SafeFile {
         }
     }
 }
+
+/// Writing to file descriptors without Foundation.
+public enum Descriptor {
+    /// Writes all of `text`, retrying short writes and EINTR. On failure the errno is kept
+    /// in the error; `path` only names the file in it.
+    public static func writeAll(_ fd: Int32, _ text: String, path: String? = nil) throws(SystemError) {
+        var bytes = Array(text.utf8)
+        defer { bytes.removeAll() }
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw SystemError("write", path: path)
+            }
+            offset += n
+        }
+    }
+}
