@@ -297,6 +297,8 @@ assert_eq "STATUS= says 1 lineage, 1 target, no problems" "yes" \
 assert_eq "at start nginx already serves the certificate: no reload" "0" "$(reloads)"
 assert_eq "the first pass recorded version 1 as verified" "yes" "$(state_has verified-sha256 "$V1" && echo yes || echo "no: $(tr '\n' ' ' <"$STATE/web.state" 2>/dev/null)")"
 # An attribute change on the lineage with no renewal (same mode written again): IN_ATTRIB,
+# (Known to fail at 56a9804: the first pass's already-serving records only verified-sha256,
+# so the next wake-up takes deployed-sha256 = none as "changed" and reloads unchanged cert1.)
 # a check, no reload: the certificate on disk is the one nginx serves.
 chmod "$(stat -c %a "$LIVE")" "$LIVE"
 chmod "$(stat -c %a "$ARCH")" "$ARCH"
@@ -367,7 +369,8 @@ assert_eq "the not-traversable report names $ARCH" "yes" \
     "$(daemon_log | grep -F 'not-traversable' | grep -qF "$ARCH" && echo yes || echo "no: $(daemon_log | grep -F 'not-traversable' | head -n 2 | tr '\n' '|')")"
 e2e_wait_until 20 "STATUS= to show the target failing" status_has "failing: web" || true
 assert_eq "STATUS= shows the problem" "yes" "$(status_has "problems: failing: web" && echo yes || echo "no: $(last_status)")"
-assert_eq "the daemon logs that it did not reload (reload-skipped)" "yes" "$(daemon_log_has "reload-skipped" && echo yes || echo no)"
+assert_eq "the daemon logs the target failing on not-traversable and retrying" "yes" \
+    "$(daemon_log | grep -F 'web: [not-traversable]' | grep -qF 'retrying in' && echo yes || echo no)"
 hold $((SETTLE + 3)) "no reload while the archive is blocked (count unchanged)" reloads_are "$B"
 assert_eq "nginx still serves the previous certificate (version 3)" "$V3" "$(served_sha256 "$PORT" "$HOST")"
 assert_eq "the state still records version 3 as deployed" "yes" "$(state_has deployed-sha256 "$V3" && echo yes || echo no)"
@@ -429,7 +432,9 @@ daemon_stop
 assert_eq "final SIGTERM: exit 0 and STOPPING=1" "0 yes" "$DRC $(notify_after "$MARK" STOPPING=1 && echo yes || echo no)"
 assert_file_lacks "no private key material in the daemon's output" "PRIVATE KEY" "$E2E_OUT"/watch-*.log "$NOTIFY_LOG"
 
-e2e_log ""
-e2e_log "daemon log (last run):"
-sed 's/^/    | /' "$DLOG"
+if ((E2E_FAILED > 0)); then
+    e2e_log ""
+    e2e_log "the daemons' log (last 40 lines):"
+    daemon_log | tail -n 40 | sed 's/^/    | /'
+fi
 e2e_finish "watch.sh"
