@@ -130,6 +130,8 @@ assert_eq "the deploy hook exited 0" "0" "$(cat "$E2E_OUT/hook.rc" 2>/dev/null |
 assert_contains "hook output: SIGHUP sent to nginx's master" "[web] reloaded SIGHUP to the process in $PIDFILE: sent SIGHUP to process $MASTER" "$E2E_OUT/hook.out"
 assert_contains "hook output: OK: deployed" "[web] OK: deployed" "$E2E_OUT/hook.out"
 assert_contains "certbot's log records the hook's 'OK: deployed'" "[web] OK: deployed" "$(certbot_log)"
+# nginx reloads gracefully: an old worker may answer a new connection for a moment.
+e2e_wait_until 10 "nginx to serve the new certificate from every worker" serves "$PORT" "$HOST" "$V2" || true
 assert_eq "after deploy: nginx serves the renewed cert (openssl s_client vs live/$NAME/cert.pem)" "$V2" "$(served_sha256 "$PORT" "$HOST")"
 assert_eq "after deploy: same nginx master" "$MASTER" "$(tr -dc '0-9' <"$PIDFILE")"
 assert_ne "after deploy: new worker processes (the HUP was a real reload)" "$W_BEFORE" "$(workers)"
@@ -172,6 +174,8 @@ chgrp "$SVC" "$ARCH"
 cr_show reload-unblocked reload --config "$CONF"
 assert_eq "archive opened again: reload exit 0" "0" "$CR_RC"
 assert_contains "archive opened again: OK: deployed" "[web] OK: deployed" "$CR_OUT"
+# nginx reloads gracefully: an old worker may answer a new connection for a moment.
+e2e_wait_until 10 "nginx to serve the new certificate from every worker" serves "$PORT" "$HOST" "$V3" || true
 assert_eq "archive opened again: nginx serves version 3" "$V3" "$(served_sha256 "$PORT" "$HOST")"
 
 # ---------------------------------------------------------------------------------------------
@@ -192,6 +196,8 @@ assert_contains "reload --force: the command ran (its line)" "[cmd] reloaded com
 assert_contains "reload --force: OK: deployed" "[cmd] OK: deployed" "$CR_OUT"
 assert_eq "reload --force: the reload command ran once (marker has one line)" "1" "$(wc -l <"$MARKER" 2>/dev/null || echo 0)"
 assert_ne "reload --force: nginx really reloaded (new workers)" "$W_BEFORE" "$(workers)"
+# nginx reloads gracefully: an old worker may answer a new connection for a moment.
+e2e_wait_until 10 "nginx to serve the new certificate from every worker" serves "$PORT" "$HOST" "$V3" || true
 assert_eq "reload --force: nginx serves version 3" "$V3" "$(served_sha256 "$PORT" "$HOST")"
 
 # ---------------------------------------------------------------------------------------------
@@ -201,6 +207,7 @@ DEADPID=$!
 wait "$DEADPID" || true
 echo "$DEADPID" >"$E2E_TMP/stale.pid"
 sed "s|pidfile = \"$PIDFILE\"|pidfile = \"$E2E_TMP/stale.pid\"|" "$CONF" >"$CONF.stale"
+e2e_wait_until 10 "the old workers to finish after the forced reload" bash -c "[[ \$(pgrep -P $MASTER | wc -l) -eq 1 ]]" || true
 W_BEFORE=$(workers)
 cr_show reload-stale-pid reload --force --config "$CONF.stale"
 assert_eq "reload --force with a stale pid file: exit 1" "1" "$CR_RC"

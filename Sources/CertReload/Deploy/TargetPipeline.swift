@@ -134,15 +134,22 @@ public struct TargetPipeline: Sendable {
                 // verify retries for verify-timeout. Before a reload the question gets up to 3 s:
                 // a server that reloaded a moment ago may still answer from an old worker.
                 let (results, urlProblems) = await verify(
-                    certificates, previous: previous, timeout: action == .verify ? target.verifyTimeout : min(3, target.verifyTimeout))
+                    certificates, previous: previous, timeout: action == .verify ? target.verifyTimeout : min(3, target.verifyTimeout),
+                    logProblems: action == .verify)
                 outcome.problems.append(contentsOf: urlProblems)
                 if urlProblems.isEmpty && results.allSatisfy(\.succeeded) {
                     for result in results { outcome.lines.append("verified \(result.summary)") }
                     outcome.problems.append(contentsOf: results.flatMap(\.problems))
                     outcome.status = action == .verify ? .verified : .alreadyServing
                     if action != .verify { outcome.lines.append("already serving the certificate on disk: not reloaded (use --force to reload anyway)") }
+                    // The server runs this certificate: that is what is deployed, whoever reloaded it.
+                    let now = Int64(time(nil))
+                    if state.deployedSHA256 != certificates[0].sha256 {
+                        state.deployedSHA256 = certificates[0].sha256
+                        state.deployedAt = now
+                    }
                     state.verifiedSHA256 = certificates[0].sha256
-                    state.verifiedAt = Int64(time(nil))
+                    state.verifiedAt = now
                     record(state, in: store, outcome: &outcome)
                     return finish(outcome)
                 }
@@ -215,7 +222,8 @@ public struct TargetPipeline: Sendable {
     /// Probes every verify URL; each expects the lineage whose certificate covers its host.
     /// A URL that does not parse is a problem of its own (the loader normally refuses it first).
     func verify(
-        _ certificates: [CertificateSummary], previous: String?, timeout: Double, retries: Bool = true
+        _ certificates: [CertificateSummary], previous: String?, timeout: Double, retries: Bool = true,
+        logProblems: Bool = true
     ) async -> (results: [VerifyResult], problems: [Problem]) {
         var results: [VerifyResult] = []
         var problems: [Problem] = []
@@ -234,7 +242,8 @@ public struct TargetPipeline: Sendable {
             verifier.attemptTimeout = min(verifier.attemptTimeout, max(timeout, 3))
             verifier.retries = retries
             let result = await verifier.verify()
-            for problem in result.problems {
+            // Before a reload a stale answer is expected, not an event worth an error entry.
+            for problem in result.problems where logProblems {
                 logger.log(
                     level: problem.severity == .error ? .error : .warning, "\(problem.message)",
                     metadata: ["certreload_code": "\(problem.code.rawValue)", "certreload_verify_url": "\(url)"])

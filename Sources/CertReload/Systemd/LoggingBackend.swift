@@ -12,10 +12,17 @@ public enum LoggingBackend: String, Sendable, Equatable {
     case journal
     case stderr
 
-    /// journald when `JOURNAL_STREAM` or `NOTIFY_SOCKET` is set (a systemd service), else stderr.
-    public static func choose(environment: [String: String]) -> LoggingBackend {
+    /// journald when `JOURNAL_STREAM` or `NOTIFY_SOCKET` is set (a systemd service) and
+    /// journald's socket exists, else stderr: without journald, entries would be lost silently.
+    public static func choose(environment: [String: String], journalAvailable: Bool = journalSocketExists()) -> LoggingBackend {
         let set = { (name: String) in environment[name].map { !$0.isEmpty } ?? false }
-        return set("JOURNAL_STREAM") || set("NOTIFY_SOCKET") ? .journal : .stderr
+        return (set("JOURNAL_STREAM") || set("NOTIFY_SOCKET")) && journalAvailable ? .journal : .stderr
+    }
+
+    /// Whether journald listens where libsystemd sends entries.
+    public static func journalSocketExists() -> Bool {
+        var info = stat()
+        return stat("/run/systemd/journal/socket", &info) == 0 && (info.st_mode & S_IFMT) == S_IFSOCK
     }
 
     /// `choose(environment:)` over certreload's own environment.

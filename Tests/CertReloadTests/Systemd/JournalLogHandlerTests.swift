@@ -69,10 +69,12 @@ struct JournalLogHandlerTests {
 
     @Test("journald when JOURNAL_STREAM or NOTIFY_SOCKET is set, else stderr")
     func backendChoice() {
-        #expect(LoggingBackend.choose(environment: [:]) == .stderr)
-        #expect(LoggingBackend.choose(environment: ["JOURNAL_STREAM": "8:1234"]) == .journal)
-        #expect(LoggingBackend.choose(environment: ["NOTIFY_SOCKET": "/run/systemd/notify"]) == .journal)
-        #expect(LoggingBackend.choose(environment: ["JOURNAL_STREAM": ""]) == .stderr)
+        #expect(LoggingBackend.choose(environment: [:], journalAvailable: true) == .stderr)
+        #expect(LoggingBackend.choose(environment: ["JOURNAL_STREAM": "8:1234"], journalAvailable: true) == .journal)
+        #expect(LoggingBackend.choose(environment: ["NOTIFY_SOCKET": "/run/systemd/notify"], journalAvailable: true) == .journal)
+        #expect(LoggingBackend.choose(environment: ["JOURNAL_STREAM": ""], journalAvailable: true) == .stderr)
+        // A systemd-like environment without journald: entries would vanish, so stderr.
+        #expect(LoggingBackend.choose(environment: ["NOTIFY_SOCKET": "/run/systemd/notify"], journalAvailable: false) == .stderr)
         #expect(LoggingBackend.journal.makeHandler(label: "x", logLevel: .debug) is JournalLogHandler)
         #expect(LoggingBackend.stderr.makeHandler(label: "x", logLevel: .debug).logLevel == .debug)
     }
