@@ -75,7 +75,7 @@ extension CertReloadCommand {
                 if lineages.isEmpty {
                     sources = try directory.lineages()
                 } else {
-                    _ = try directory.lineages()  // names a missing certbot directory first
+                    try directory.requireExists()  // a missing certbot directory first, then unknown names
                     sources = try lineages.map { name throws(UsageError) in try directory.lineage(name) }
                 }
             }

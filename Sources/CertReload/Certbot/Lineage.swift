@@ -59,14 +59,19 @@ public struct CertbotDirectory: Sendable {
 
     public var liveDirectory: String { Paths.join(path, "live") }
 
-    /// Every lineage directory under `live/`, sorted by name (README and dot files skipped).
-    public func lineages() throws(UsageError) -> [LineageSource] {
+    /// Refuses a certbot directory that does not exist (a usage error, exit status 2).
+    public func requireExists() throws(UsageError) {
         var info = stat()
         guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
             throw UsageError(
                 "certbot directory \(path) does not exist or is not a directory",
                 fix: "pass the directory certbot was run with: `--certbot-dir DIR` or CERTRELOAD_CERTBOT_DIR=DIR")
         }
+    }
+
+    /// Every lineage directory under `live/`, sorted by name (README and dot files skipped).
+    public func lineages() throws(UsageError) -> [LineageSource] {
+        try requireExists()
         guard let dir = opendir(liveDirectory) else {
             let code = errno
             if code == ENOENT { return [] }

@@ -28,9 +28,14 @@ public struct ResolvedFile: Sendable {
 }
 
 /// Follows certbot's links (relative, absolute, and `--reuse-key` chains) and reads each file.
-public struct LinkResolver: Sendable {
+///
+/// One resolver serves one lineage: it remembers the physical path of each directory it
+/// met, since the four files share them. Not for use from several threads at once.
+public final class LinkResolver {
     /// Linux gives up after 40 links (ELOOP); so does certreload.
     public static let maximumHops = 40
+
+    private var physicalDirectories: [String: String] = [:]
 
     public init() {}
 
@@ -139,7 +144,9 @@ public struct LinkResolver: Sendable {
     /// The path with its directory part resolved physically, as the kernel would walk it.
     private func physical(_ path: String) -> String {
         let directory = Paths.directory(of: path)
+        if let known = physicalDirectories[directory] { return Paths.join(known, Paths.base(of: path)) }
         let real = Paths.realDirectory(directory) ?? Paths.normalize(directory)
+        physicalDirectories[directory] = real
         return Paths.join(real, Paths.base(of: path))
     }
 
