@@ -24,6 +24,9 @@ struct CertReloadCommand: AsyncParsableCommand {
 @main
 enum Main {
     static func main() async {
+        // A peer that closes a socket early is an error to report, never a reason to die
+        // (OpenSSL writes close_notify with write(2)). Commands run get SIGPIPE back.
+        signal(SIGPIPE, SIG_IGN)
         LoggingBackend.bootstrap()
         do {
             var command = try CertReloadCommand.parseAsRoot()

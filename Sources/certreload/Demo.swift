@@ -27,6 +27,11 @@ extension CertReloadCommand {
 
         func run() async throws {
             let account = try Account.named(user)
+            guard account.uid != geteuid() else {
+                throw UsageError(
+                    "the demo checks access as a service user other than the account it runs as (\(account.name))",
+                    fix: "pass another account: certreload demo --user daemon")
+            }
             let demo = try CertReload.Demo.build(serviceUser: account)
             defer { if !keep { demo.remove() } }
             let now = Int64(time(nil))
