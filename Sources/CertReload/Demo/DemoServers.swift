@@ -40,6 +40,18 @@ final class LoopbackListener: Sendable {
         let done = self.done
         let thread = DispatchQueue(label: "certreload.demo.\(name)")
         thread.async {
+            // OpenSSL writes with write(2): a client that hangs up first would raise SIGPIPE
+            // and kill the whole process. Block it on this thread, and consume any pending
+            // one before the thread goes back to the pool.
+            var pipeOnly = sigset_t()
+            sigemptyset(&pipeOnly)
+            sigaddset(&pipeOnly, SIGPIPE)
+            var previous = sigset_t()
+            pthread_sigmask(SIG_BLOCK, &pipeOnly, &previous)
+            func dropPendingSIGPIPE() {
+                var none = timespec(tv_sec: 0, tv_nsec: 0)
+                while sigtimedwait(&pipeOnly, nil, &none) == SIGPIPE {}
+            }
             while true {
                 let client = accept(fd, nil, nil)
                 if client < 0 {
@@ -51,7 +63,10 @@ final class LoopbackListener: Sendable {
                 setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
                 handler(client)
                 close(client)
+                dropPendingSIGPIPE()
             }
+            dropPendingSIGPIPE()
+            pthread_sigmask(SIG_SETMASK, &previous, nil)
             done.signal()
         }
     }
