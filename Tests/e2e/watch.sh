@@ -229,7 +229,14 @@ daemon_log_has() { daemon_log | grep -qF -- "$1"; }
 log_count_above() { (($(daemon_log_count "$1") > $2)); }
 # state_has KEY SHA: the target's state file records SHA under KEY (deployed-sha256 / verified-sha256).
 state_has() { grep -qx "$1 = $2" "$STATE/web.state" 2>/dev/null; }
-served_is() { serves "$PORT" "$HOST" "$1"; }
+# served_is SHA: nginx's old workers are gone (one worker left) and three probes in a row
+# present that leaf. After a graceful reload an old worker may still answer for a moment.
+served_is() {
+    local master i
+    master=$(tr -dc '0-9' <"$PIDFILE")
+    [[ $(pgrep -P "$master" | wc -l) -eq 1 ]] || return 1
+    for i in 1 2 3; do serves "$PORT" "$HOST" "$1" || return 1; done
+}
 # hold SECONDS WHAT COMMAND...: COMMAND keeps succeeding for SECONDS (polled every 0.1 s).
 hold() {
     local seconds=$1 what=$2
@@ -317,6 +324,7 @@ assert_eq "one reload after the renewal" "$((B + 1))" "$(reloads)"
 e2e_wait_until 20 "the daemon to record version 2 as verified" state_has verified-sha256 "$V2" || show_daemon
 assert_eq "state records version 2 deployed and verified" "yes yes" \
     "$(state_has deployed-sha256 "$V2" && echo yes || echo no) $(state_has verified-sha256 "$V2" && echo yes || echo no)"
+e2e_wait_until 20 "nginx to serve version 2" served_is "$V2" || true
 assert_eq "nginx serves version 2 (openssl s_client vs live/$NAME/cert.pem)" "$V2" "$(served_sha256 "$PORT" "$HOST")"
 cr_show verify-v2 verify --config "$CONF"
 assert_eq "certreload verify: exit 0" "0" "$CR_RC"
