@@ -534,3 +534,58 @@ show_log() {
         tail -n 30 "$file" | sed "s/^/    $tag| /" || true
     done
 }
+
+# nginx_start LIVE SERVER_NAME: nginx (master + one worker) on a free loopback port serving
+# LIVE/fullchain.pem and LIVE/privkey.pem, with its own config, pid file and logs under
+# $E2E_TMP/nginx; stopped at exit. Sets NGINX_DIR, NGINX_PORT, NGINX_PIDFILE, NGINX_MASTER.
+nginx_start() {
+    local live=$1 name=$2
+    NGINX_DIR=$E2E_TMP/nginx
+    mkdir -p "$NGINX_DIR/logs" "$NGINX_DIR/tmp"
+    NGINX_PORT=$(e2e_free_port)
+    NGINX_PIDFILE=$NGINX_DIR/nginx.pid
+    local nd=$NGINX_DIR
+    cat >"$nd/nginx.conf" <<EOF
+daemon on;
+master_process on;
+worker_processes 1;
+pid $NGINX_PIDFILE;
+error_log $nd/logs/error.log info;
+events { worker_connections 64; }
+http {
+    access_log off;
+    client_body_temp_path $nd/tmp/body;
+    proxy_temp_path $nd/tmp/proxy;
+    fastcgi_temp_path $nd/tmp/fastcgi;
+    uwsgi_temp_path $nd/tmp/uwsgi;
+    scgi_temp_path $nd/tmp/scgi;
+    server {
+        listen 127.0.0.1:$NGINX_PORT ssl;
+        server_name $name example.test;
+        ssl_certificate $live/fullchain.pem;
+        ssl_certificate_key $live/privkey.pem;
+        location / { return 200 "certreload e2e nginx\n"; }
+    }
+}
+EOF
+    nginx -t -q -p "$nd" -e "$nd/logs/error.log" -c "$nd/nginx.conf" || e2e_die "nginx -t refused $nd/nginx.conf"
+    e2e_defer "e2e_stop_pidfile '$NGINX_PIDFILE'"
+    nginx -p "$nd" -e "$nd/logs/error.log" -c "$nd/nginx.conf" || e2e_die "nginx did not start: $(tail -n 5 "$nd/logs/error.log")"
+    if ! e2e_wait_until 20 "nginx on :$NGINX_PORT" nginx_up; then
+        show_log nginx "$nd/logs/error.log"
+        e2e_die "nginx did not start"
+    fi
+    NGINX_MASTER=$(tr -dc '0-9' <"$NGINX_PIDFILE")
+    e2e_log "nginx master pid $NGINX_MASTER on 127.0.0.1:$NGINX_PORT"
+}
+
+# nginx_up: the pid file is written and nginx accepts connections.
+nginx_up() { [[ -s $NGINX_PIDFILE ]] && port_open "$NGINX_PORT"; }
+
+# nginx_settled_serves SNI SHA: nginx's old workers are gone (one left) and three probes in a
+# row present that leaf. After a graceful reload an old worker may still answer for a moment.
+nginx_settled_serves() {
+    local i
+    [[ $(pgrep -P "$NGINX_MASTER" | wc -l) -eq 1 ]] || return 1
+    for i in 1 2 3; do serves "$NGINX_PORT" "$1" "$2" || return 1; done
+}

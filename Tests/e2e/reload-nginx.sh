@@ -36,52 +36,12 @@ V1=$(cert_sha256 "$LIVE/cert.pem")
 e2e_log "issued $NAME: cert sha256 $V1"
 
 e2e_section "setup: nginx on loopback"
-ND=$E2E_TMP/nginx
-mkdir -p "$ND/logs" "$ND/tmp"
-PORT=$(e2e_free_port)
-PIDFILE=$ND/nginx.pid
-cat >"$ND/nginx.conf" <<EOF
-daemon on;
-master_process on;
-worker_processes 1;
-pid $PIDFILE;
-error_log $ND/logs/error.log info;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $ND/tmp/body;
-    proxy_temp_path $ND/tmp/proxy;
-    fastcgi_temp_path $ND/tmp/fastcgi;
-    uwsgi_temp_path $ND/tmp/uwsgi;
-    scgi_temp_path $ND/tmp/scgi;
-    server {
-        listen 127.0.0.1:$PORT ssl;
-        server_name $HOST example.test;
-        ssl_certificate $LIVE/fullchain.pem;
-        ssl_certificate_key $LIVE/privkey.pem;
-        location / { return 200 "certreload e2e nginx\n"; }
-    }
-}
-EOF
-nginx -t -q -p "$ND" -e "$ND/logs/error.log" -c "$ND/nginx.conf" || e2e_die "nginx -t refused $ND/nginx.conf"
-e2e_defer "e2e_stop_pidfile '$PIDFILE'"
-nginx -p "$ND" -e "$ND/logs/error.log" -c "$ND/nginx.conf" || e2e_die "nginx did not start: $(tail -n 5 "$ND/logs/error.log")"
-nginx_up() { [[ -s $PIDFILE ]] && port_open "$PORT"; }
-if ! e2e_wait_until 20 "nginx on :$PORT" nginx_up; then
-    tail -n 20 "$ND/logs/error.log" | sed 's/^/    nginx| /'
-    e2e_die "nginx did not start"
-fi
-MASTER=$(tr -dc '0-9' <"$PIDFILE")
-e2e_log "nginx master pid $MASTER on 127.0.0.1:$PORT"
+nginx_start "$LIVE" "$HOST"
+PORT=$NGINX_PORT
+PIDFILE=$NGINX_PIDFILE
+MASTER=$NGINX_MASTER
 # The worker pids: a SIGHUP starts new workers, so unchanged workers mean no reload happened.
 workers() { pgrep -P "$MASTER" | sort | tr '\n' ' '; }
-# settled_serves SHA: the old workers are gone (one left) and three probes in a row present
-# that leaf. After a graceful reload an old worker may still answer for a moment.
-settled_serves() {
-    local i
-    [[ $(pgrep -P "$MASTER" | wc -l) -eq 1 ]] || return 1
-    for i in 1 2 3; do serves "$PORT" "$HOST" "$1" || return 1; done
-}
 assert_eq "before renewal: nginx serves cert version 1 (openssl s_client)" "$V1" "$(served_sha256 "$PORT" "$HOST")"
 
 CONF=$E2E_TMP/certreload.toml
@@ -138,7 +98,7 @@ assert_contains "hook output: SIGHUP sent to nginx's master" "[web] reloaded SIG
 assert_contains "hook output: OK: deployed" "[web] OK: deployed" "$E2E_OUT/hook.out"
 assert_contains "certbot's log records the hook's 'OK: deployed'" "[web] OK: deployed" "$(certbot_log)"
 # nginx reloads gracefully: an old worker may answer a new connection for a moment.
-e2e_wait_until 20 "nginx to serve the new certificate from every worker" settled_serves "$V2" || true
+e2e_wait_until 20 "nginx to serve the new certificate from every worker" nginx_settled_serves "$HOST" "$V2" || true
 assert_eq "after deploy: nginx serves the renewed cert (openssl s_client vs live/$NAME/cert.pem)" "$V2" "$(served_sha256 "$PORT" "$HOST")"
 assert_eq "after deploy: same nginx master" "$MASTER" "$(tr -dc '0-9' <"$PIDFILE")"
 assert_ne "after deploy: new worker processes (the HUP was a real reload)" "$W_BEFORE" "$(workers)"
@@ -182,7 +142,7 @@ cr_show reload-unblocked reload --config "$CONF"
 assert_eq "archive opened again: reload exit 0" "0" "$CR_RC"
 assert_contains "archive opened again: OK: deployed" "[web] OK: deployed" "$CR_OUT"
 # nginx reloads gracefully: an old worker may answer a new connection for a moment.
-e2e_wait_until 20 "nginx to serve the new certificate from every worker" settled_serves "$V3" || true
+e2e_wait_until 20 "nginx to serve the new certificate from every worker" nginx_settled_serves "$HOST" "$V3" || true
 assert_eq "archive opened again: nginx serves version 3" "$V3" "$(served_sha256 "$PORT" "$HOST")"
 
 # ---------------------------------------------------------------------------------------------
@@ -204,7 +164,7 @@ assert_contains "reload --force: OK: deployed" "[cmd] OK: deployed" "$CR_OUT"
 assert_eq "reload --force: the reload command ran once (marker has one line)" "1" "$(wc -l <"$MARKER" 2>/dev/null || echo 0)"
 assert_ne "reload --force: nginx really reloaded (new workers)" "$W_BEFORE" "$(workers)"
 # nginx reloads gracefully: an old worker may answer a new connection for a moment.
-e2e_wait_until 20 "nginx to serve the new certificate from every worker" settled_serves "$V3" || true
+e2e_wait_until 20 "nginx to serve the new certificate from every worker" nginx_settled_serves "$HOST" "$V3" || true
 assert_eq "reload --force: nginx serves version 3" "$V3" "$(served_sha256 "$PORT" "$HOST")"
 
 # ---------------------------------------------------------------------------------------------

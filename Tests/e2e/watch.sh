@@ -48,42 +48,9 @@ V1=$(cert_sha256 "$LIVE/cert.pem")
 e2e_log "issued $NAME: cert sha256 $V1"
 
 e2e_section "setup: nginx on loopback"
-ND=$E2E_TMP/nginx
-mkdir -p "$ND/logs" "$ND/tmp"
-PORT=$(e2e_free_port)
-PIDFILE=$ND/nginx.pid
-cat >"$ND/nginx.conf" <<EOF
-daemon on;
-master_process on;
-worker_processes 1;
-pid $PIDFILE;
-error_log $ND/logs/error.log info;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path $ND/tmp/body;
-    proxy_temp_path $ND/tmp/proxy;
-    fastcgi_temp_path $ND/tmp/fastcgi;
-    uwsgi_temp_path $ND/tmp/uwsgi;
-    scgi_temp_path $ND/tmp/scgi;
-    server {
-        listen 127.0.0.1:$PORT ssl;
-        server_name $HOST example.test;
-        ssl_certificate $LIVE/fullchain.pem;
-        ssl_certificate_key $LIVE/privkey.pem;
-        location / { return 200 "certreload e2e nginx\n"; }
-    }
-}
-EOF
-nginx -t -q -p "$ND" -e "$ND/logs/error.log" -c "$ND/nginx.conf" || e2e_die "nginx -t refused $ND/nginx.conf"
-e2e_defer "e2e_stop_pidfile '$PIDFILE'"
-nginx -p "$ND" -e "$ND/logs/error.log" -c "$ND/nginx.conf" || e2e_die "nginx did not start: $(tail -n 5 "$ND/logs/error.log")"
-nginx_up() { [[ -s $PIDFILE ]] && port_open "$PORT"; }
-if ! e2e_wait_until 20 "nginx on :$PORT" nginx_up; then
-    show_log nginx "$ND/logs/error.log"
-    e2e_die "nginx did not start"
-fi
-e2e_log "nginx master pid $(tr -dc '0-9' <"$PIDFILE") on 127.0.0.1:$PORT"
+nginx_start "$LIVE" "$HOST"
+PORT=$NGINX_PORT
+PIDFILE=$NGINX_PIDFILE
 assert_eq "before renewal: nginx serves cert version 1 (openssl s_client)" "$V1" "$(served_sha256 "$PORT" "$HOST")"
 
 e2e_section "setup: certreload configuration, counting reload command, notify socket"
@@ -229,14 +196,6 @@ daemon_log_has() { daemon_log | grep -qF -- "$1"; }
 log_count_above() { (($(daemon_log_count "$1") > $2)); }
 # state_has KEY SHA: the target's state file records SHA under KEY (deployed-sha256 / verified-sha256).
 state_has() { grep -qx "$1 = $2" "$STATE/web.state" 2>/dev/null; }
-# served_is SHA: nginx's old workers are gone (one worker left) and three probes in a row
-# present that leaf. After a graceful reload an old worker may still answer for a moment.
-served_is() {
-    local master i
-    master=$(tr -dc '0-9' <"$PIDFILE")
-    [[ $(pgrep -P "$master" | wc -l) -eq 1 ]] || return 1
-    for i in 1 2 3; do serves "$PORT" "$HOST" "$1" || return 1; done
-}
 # hold SECONDS WHAT COMMAND...: COMMAND keeps succeeding for SECONDS (polled every 0.1 s).
 hold() {
     local seconds=$1 what=$2
@@ -324,7 +283,7 @@ assert_eq "one reload after the renewal" "$((B + 1))" "$(reloads)"
 e2e_wait_until 20 "the daemon to record version 2 as verified" state_has verified-sha256 "$V2" || show_daemon
 assert_eq "state records version 2 deployed and verified" "yes yes" \
     "$(state_has deployed-sha256 "$V2" && echo yes || echo no) $(state_has verified-sha256 "$V2" && echo yes || echo no)"
-e2e_wait_until 20 "nginx to serve version 2" served_is "$V2" || true
+e2e_wait_until 20 "nginx to serve version 2" nginx_settled_serves "$HOST" "$V2" || true
 assert_eq "nginx serves version 2 (openssl s_client vs live/$NAME/cert.pem)" "$V2" "$(served_sha256 "$PORT" "$HOST")"
 cr_show verify-v2 verify --config "$CONF"
 assert_eq "certreload verify: exit 0" "0" "$CR_RC"
@@ -351,7 +310,7 @@ assert_eq "restarted daemon: READY=1" "yes" "$(notify_after "$MARK" READY=1 && e
 # READY=1 comes after the first pass, which deploys what was missed.
 assert_eq "at READY=1 the missed renewal was already reloaded (one more reload)" "$((B + 1))" "$(reloads)"
 e2e_wait_until 20 "the reload of the missed renewal" reloads_at_least $((B + 1)) || show_daemon
-e2e_wait_until 20 "nginx to serve version 3" served_is "$V3" || true
+e2e_wait_until 20 "nginx to serve version 3" nginx_settled_serves "$HOST" "$V3" || true
 assert_eq "restart: nginx serves version 3" "$V3" "$(served_sha256 "$PORT" "$HOST")"
 e2e_wait_until 20 "the daemon to record version 3 as verified" state_has verified-sha256 "$V3" || show_daemon
 cr_show verify-v3 verify --config "$CONF"
@@ -388,7 +347,7 @@ T3=$(e2e_now_ms)
 e2e_wait_until 30 "the deploy once access is restored" reloads_at_least $((B + 1)) || show_daemon
 e2e_log "reload $(($(e2e_now_ms) - T3)) ms after access was restored"
 assert_eq "access restored: one more reload" "$((B + 1))" "$(reloads)"
-e2e_wait_until 20 "nginx to serve version 4" served_is "$V4" || true
+e2e_wait_until 20 "nginx to serve version 4" nginx_settled_serves "$HOST" "$V4" || true
 assert_eq "access restored: nginx serves version 4" "$V4" "$(served_sha256 "$PORT" "$HOST")"
 e2e_wait_until 20 "the daemon to record version 4 as verified" state_has verified-sha256 "$V4" || show_daemon
 e2e_wait_until 10 "STATUS= without problems" status_has "no problems" || true
@@ -424,7 +383,7 @@ certbot_renew "$NAME" || e2e_die "certbot renew failed"
 V5=$(cert_sha256 "$LIVE/cert.pem")
 e2e_wait_until 30 "a reload with the old configuration" reloads_at_least $((B + 1)) || show_daemon
 assert_eq "with the invalid file in place, the old configuration deploys a renewal (one reload)" "$((B + 1))" "$(reloads)"
-e2e_wait_until 20 "nginx to serve version 5" served_is "$V5" || true
+e2e_wait_until 20 "nginx to serve version 5" nginx_settled_serves "$HOST" "$V5" || true
 assert_eq "nginx serves version 5" "$V5" "$(served_sha256 "$PORT" "$HOST")"
 e2e_wait_until 20 "the daemon to record version 5 as verified" state_has verified-sha256 "$V5" || show_daemon
 # Restore the good configuration: the file watch takes it (READY=1 again, "configuration reloaded").
