@@ -23,19 +23,7 @@ func withInotifyWatch(
     hooks.watchLineages = { configuration in
         inotify.watch(certbotDirectory: configuration.certbotDirectory, lineages: configuration.targets.flatMap(\.lineages))
     }
-    let (finalService, finalHooks) = (service, hooks)
-    try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { await finalService.run(events: run.events, runner: runner, hooks: finalHooks) }
-        do {
-            try await body()
-        } catch {
-            run.continuation.yield(.stop)
-            try await group.waitForAll()
-            throw error
-        }
-        run.continuation.yield(.stop)
-        try await group.waitForAll()
-    }
+    try await withWatch(service, runner: runner, run: run, hooks: hooks, body)
 }
 
 @Suite("Watch: inotify")

@@ -10,12 +10,14 @@ import Musl
 #endif
 
 /// Runs the decision loop for the length of `body`, then stops it with `.stop`.
+/// `hooks` defaults to the run's own (notify and status recorded, no inotify).
 func withWatch(
-    _ service: WatchService, runner: any WatchTargetRunner, run: WatchRun,
+    _ service: WatchService, runner: any WatchTargetRunner, run: WatchRun, hooks: WatchHooks? = nil,
     _ body: @Sendable () async throws -> Void
 ) async throws {
+    let hooks = hooks ?? run.watchHooks
     try await withThrowingTaskGroup(of: Void.self) { group in
-        group.addTask { await service.run(events: run.events, runner: runner, hooks: run.watchHooks) }
+        group.addTask { await service.run(events: run.events, runner: runner, hooks: hooks) }
         do {
             try await body()
         } catch {
