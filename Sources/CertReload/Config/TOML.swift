@@ -345,10 +345,10 @@ public struct TOMLParser {
         func made(_ kind: TOMLValue.Kind) -> TOMLValue { TOMLValue(kind, line: startLine, column: startColumn) }
         switch peek() {
         case UInt8(ascii: "\"")?:
-            if lookingAt("\"\"\"") { return made(.string(try parseMultilineBasicString())) }
+            if lookingAt("\"\"\"") { return made(.string(try parseMultilineString(quote: UInt8(ascii: "\""), escapes: true))) }
             return made(.string(try parseBasicString()))
         case UInt8(ascii: "'")?:
-            if lookingAt("'''") { return made(.string(try parseMultilineLiteralString())) }
+            if lookingAt("'''") { return made(.string(try parseMultilineString(quote: UInt8(ascii: "'"), escapes: false))) }
             return made(.string(try parseLiteralString()))
         case UInt8(ascii: "[")?:
             return made(.array(try parseArray()))
@@ -555,25 +555,31 @@ public struct TOMLParser {
         }
     }
 
-    private mutating func parseMultilineBasicString() throws(TOMLError) -> String {
+    /// A multi-line string: `"""` (basic: escapes, and a backslash at the end of a line trims
+    /// the newline and the whitespace after it) or `'''` (literal: everything as written).
+    /// A newline right after the opening delimiter is dropped; up to two quotes may stand
+    /// right before the closing one.
+    private mutating func parseMultilineString(quote: UInt8, escapes: Bool) throws(TOMLError) -> String {
+        let delimiter = String(repeating: Character(Unicode.Scalar(quote)), count: 3)
         let openLine = line, openColumn = column
         advance(3)
         if peek() == 10 { advanceNewline() } else if peek() == 13, peek(1) == 10 { advance(); advanceNewline() }
         var out: [UInt8] = []
         while true {
             guard let byte = peek() else {
-                throw TOMLError(file: file, line: openLine, column: openColumn, message: "multi-line string opened here is never closed with '\"\"\"'")
+                let shown = escapes ? "'\(delimiter)'" : "\"\(delimiter)\""
+                throw TOMLError(file: file, line: openLine, column: openColumn, message: "multi-line string opened here is never closed with \(shown)")
             }
-            if lookingAt("\"\"\"") {
+            if peek() == quote, peek(1) == quote, peek(2) == quote {
                 var quotes = 0
-                while peek() == UInt8(ascii: "\""), quotes < 5 {
+                while peek() == quote, quotes < 5 {
                     advance()
                     quotes += 1
                 }
-                out.append(contentsOf: repeatElement(UInt8(ascii: "\""), count: quotes - 3))
+                out.append(contentsOf: repeatElement(quote, count: quotes - 3))
                 return String(decoding: out, as: UTF8.self)
             }
-            if byte == UInt8(ascii: "\\") {
+            if escapes && byte == UInt8(ascii: "\\") {
                 // A backslash at the end of a line trims the newline and the whitespace after it.
                 var look = position + 1
                 while look < bytes.count, bytes[look] == 32 || bytes[look] == 9 { look += 1 }
@@ -617,39 +623,6 @@ public struct TOMLParser {
             }
             try checkControl(byte)
             advance()
-        }
-    }
-
-    private mutating func parseMultilineLiteralString() throws(TOMLError) -> String {
-        let openLine = line, openColumn = column
-        advance(3)
-        if peek() == 10 { advanceNewline() } else if peek() == 13, peek(1) == 10 { advance(); advanceNewline() }
-        var out: [UInt8] = []
-        while true {
-            guard let byte = peek() else {
-                throw TOMLError(file: file, line: openLine, column: openColumn, message: "multi-line string opened here is never closed with \"'''\"")
-            }
-            if lookingAt("'''") {
-                var quotes = 0
-                while peek() == UInt8(ascii: "'"), quotes < 5 {
-                    advance()
-                    quotes += 1
-                }
-                out.append(contentsOf: repeatElement(UInt8(ascii: "'"), count: quotes - 3))
-                return String(decoding: out, as: UTF8.self)
-            }
-            if byte == 10 {
-                out.append(10)
-                advanceNewline()
-                continue
-            }
-            if byte == 13 {
-                try expectNewline()
-                out.append(10)
-                continue
-            }
-            try checkControl(byte)
-            copy(into: &out)
         }
     }
 
