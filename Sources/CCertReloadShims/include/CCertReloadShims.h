@@ -9,6 +9,7 @@
 
 /* Each concern keeps its shims in its own header and C file. */
 #include "certreload_curl.h"
+#include "certreload_keys.h"
 #include "certreload_systemd.h"
 #include "certreload_tls.h"
 

@@ -229,8 +229,8 @@ public final class PrivateKey: @unchecked Sendable {
             return .failure(.encrypted)
         }
         guard text.contains("PRIVATE KEY-----") else { return .failure(.notAKey) }
-        let bio = MemoryBIO(bytes)
-        guard let key = PEM_read_bio_PrivateKey(bio.pointer, nil, certreload_pem_no_password, nil) else {
+        // PEM_read_bio_PrivateKey's work with a decoder context reused per thread (see the shim).
+        guard let key = bytes.withUnsafeBufferPointer({ certreload_read_private_key($0.baseAddress, $0.count) }) else {
             return .failure(.unsupported(drainOpenSSLErrors()))
         }
         return .success(PrivateKey(taking: key))
