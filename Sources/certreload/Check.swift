@@ -11,6 +11,7 @@ extension CertReloadCommand {
     /// `certreload check`: resolve, validate and access-check lineages.
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "check",  // set: deriving it costs a scan of every protocol conformance at start-up
             abstract: "Check lineages: links, access as the service user, PEM, key, chain, dates, names.",
             discussion: """
                 Without arguments every lineage under <certbot-dir>/live/ is checked. An argument is a lineage name or the path of a live/NAME directory (certbot's RENEWED_LINEAGE). With --cert/--key, a pair outside certbot's layout is checked instead. Nothing is changed; exit status 0 all usable, 1 at least one unusable, 2 usage error.

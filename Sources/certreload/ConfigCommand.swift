@@ -30,6 +30,7 @@ extension CertReloadCommand {
     /// `certreload config …`: work with the configuration file.
     struct Config: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "config",  // set: deriving it costs a scan of every protocol conformance at start-up
             abstract: "Work with certreload's configuration file.",
             subcommands: [ConfigCheck.self])
     }

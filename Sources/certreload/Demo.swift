@@ -12,6 +12,7 @@ extension CertReloadCommand {
     /// `certreload demo`: the main job on an embedded certbot-style directory.
     struct Demo: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "demo",  // set: deriving it costs a scan of every protocol conformance at start-up
             abstract: "Run the check on a built-in certbot-style directory (no certbot, network or server needed).",
             discussion: """
                 Builds three lineages with real OpenSSL keys and certificates in a temporary directory (healthy; archive/ blocked for the service user; caught half-way through a renewal), checks them as the service user and explains the report. Then it does the whole job on loopback: a small TLS server serves the healthy lineage, the lineage is renewed, `verify` reports the stale certificate, `deploy` reloads the server through its HTTP endpoint and proves the new certificate is served, and a mail listener without TLS shows starttls-not-offered. The directory is removed at the end. Exit status 0 when every step showed what it is meant to show.

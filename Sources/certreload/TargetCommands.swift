@@ -60,6 +60,7 @@ extension CertReloadCommand {
     /// `certreload deploy`: certbot's deploy hook.
     struct Deploy: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "deploy",  // set: deriving it costs a scan of every protocol conformance at start-up
             abstract: "certbot deploy hook: check, reload and verify every target using the renewed lineage.",
             discussion: """
                 Reads RENEWED_LINEAGE (a path under <certbot-dir>/live/) and RENEWED_DOMAINS from certbot. For every target that uses that lineage: check it as the target's user (on any error the target is not reloaded and its server keeps its working certificate), reload the server, and verify over TLS that it serves the new certificate. Exit status 0 only if every target succeeded; 2 for a bad invocation or configuration.
@@ -153,6 +154,7 @@ extension CertReloadCommand {
     /// `certreload reload`: the same job by hand.
     struct Reload: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "reload",  // set: deriving it costs a scan of every protocol conformance at start-up
             abstract: "Check, reload and verify targets by hand.",
             discussion: """
                 Without --force, a target whose server already serves the certificate on disk (every verify URL) is reported and left alone. --dry-run checks and says what would be reloaded, without reloading.
@@ -182,6 +184,7 @@ extension CertReloadCommand {
     /// `certreload verify`: probes only.
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "verify",  // set: deriving it costs a scan of every protocol conformance at start-up
             abstract: "Probe each target's verify URLs: is the server serving the certificate on disk?",
             discussion: """
                 Connects to every verify URL (STARTTLS for smtp, submission, imap and pop3), sends the URL's host as SNI, and compares the leaf the server presents with cert.pem (SHA-256 of the DER). Nothing is reloaded.
