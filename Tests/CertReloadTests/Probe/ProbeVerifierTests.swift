@@ -6,6 +6,7 @@ import Musl
 import Testing
 
 @testable import CertReload
+@testable import CertReloadDemo
 
 /// Verify against real TLS peers on loopback: `openssl s_server` for implicit TLS and
 /// Tests/Support/starttls_server.py (Python's ssl, i.e. OpenSSL) for STARTTLS.
