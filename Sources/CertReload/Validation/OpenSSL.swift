@@ -4,7 +4,7 @@ import Glibc
 import Musl
 #endif
 internal import COpenSSL
-internal import CCertReloadShims
+internal import CCertReloadShims.X509
 
 /// OpenSSL's error queue, drained into one line (oldest first).
 package func drainOpenSSLErrors() -> String {
