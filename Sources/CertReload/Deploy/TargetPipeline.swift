@@ -151,11 +151,13 @@ public struct TargetPipeline: Sendable {
                     state.verifiedSHA256 = certificates[0].sha256
                     state.verifiedAt = now
                     record(state, in: store, outcome: &outcome)
+                    if action == .verify { await explainServer(&outcome, report, afterReload: false) }
                     return finish(outcome)
                 }
                 if action == .verify {
                     for result in results where result.succeeded { outcome.lines.append("verified \(result.summary)") }
                     outcome.problems.append(contentsOf: results.flatMap(\.problems))
+                    await explainServer(&outcome, report, afterReload: false)
                     return finish(outcome)
                 }
             }
@@ -196,6 +198,7 @@ public struct TargetPipeline: Sendable {
         if target.verify.isEmpty {
             outcome.lines.append("no verify URLs configured: the reload was not proven over TLS (add verify = [\"…\"] to target.\(target.name))")
             outcome.status = .deployed
+            await explainServer(&outcome, report, afterReload: true)
             return finish(outcome)
         }
         let (results, urlProblems) = await verify(certificates, previous: previous, timeout: target.verifyTimeout)
@@ -208,7 +211,16 @@ public struct TargetPipeline: Sendable {
             record(state, in: store, outcome: &outcome)
             outcome.status = .deployed
         }
+        await explainServer(&outcome, report, afterReload: true)
         return finish(outcome)
+    }
+
+    /// What the server itself says it serves (Stalwart's registry), after the facts above.
+    /// An explanation only: it never decides whether to reload.
+    private func explainServer(_ outcome: inout TargetOutcome, _ report: CheckReport, afterReload: Bool) async {
+        let findings = await StalwartView.explain(target: target, lineages: report.lineages, afterReload: afterReload, logger: logger)
+        outcome.lines.append(contentsOf: findings.lines)
+        outcome.problems.append(contentsOf: findings.problems)
     }
 
     /// The check of this target's lineages, as its user, with its hostnames.
