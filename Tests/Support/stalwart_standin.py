@@ -27,8 +27,10 @@ import datetime
 import hashlib
 import json
 import os
+import socket
 import ssl
 import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,7 +46,9 @@ parser.add_argument("--certificate", action="append", default=[], metavar="ID:KI
                     help="a certificate object: KIND file (File paths), text (the files' contents copied in "
                          "as Text, as Stalwart's 0.15->0.16 migration does) or env (EnvironmentVariable names)")
 parser.add_argument("--listener", action="append", default=[], metavar="NAME,PROTOCOL,ADDR:PORT,USETLS,IMPLICIT",
-                    help="a NetworkListener object, e.g. smtp,smtp,0.0.0.0:25,true,false")
+                    help="a NetworkListener object, e.g. smtp,smtp,0.0.0.0:25,true,false; an smtp listener on "
+                         "127.0.0.1:0 is really served (SMTP with STARTTLS) on a free port, announced as "
+                         "\"@listener:NAME\" in the JSON line")
 parser.add_argument("--default-certificate", help="SystemSettings.defaultCertificateId (0.16) / certificate.ID.default (0.15)")
 parser.add_argument("--broken-macro", action="store_true",
                     help="0.15: an unrelated setting of the local configuration holds a %%{file:...}%% macro "
@@ -215,6 +219,46 @@ for index, spec in enumerate(args.listener):
                       "useTls": parts[3] == "true", "tlsImplicit": parts[4] == "true"})
 
 
+# The certificates the listeners serve, by name ("*" for the default): (certificate PEM, key PEM).
+served = {}
+served_dir = tempfile.mkdtemp(prefix="stalwart-standin-")
+
+
+def serve_map(objects_built, previous):
+    """The name → certificate map after a reload (crates/common/src/config/server/tls.rs)."""
+    # 0.15: reload_certificates (crates/common/src/manager/reload.rs, v0.15.5) inserts into a
+    # clone of the current map; 0.16 (crates/common/src/cache/reload.rs, v0.16.18) stores a new one.
+    certificates_map = dict(previous) if V015 else {}
+    expirations = {}
+    for obj, public, secret in objects_built:
+        names = list(obj.sans)
+        # 0.16: the default certificate (SystemSettings.defaultCertificateId) is added under "*";
+        # 0.15: certificate.ID.default = true does the same.
+        if args.default_certificate == obj.id:
+            names.append("*")
+        for name in names:
+            # 0.16 "Ensure that the most up-to-date certificate is used" (by notValidAfter).
+            if not V015 and expirations.get(name, -1) >= obj.not_after:
+                continue
+            expirations[name] = obj.not_after
+            certificates_map[name[2:] if name.startswith("*.") else name] = (public, secret)
+    return certificates_map
+
+
+def resolve(name):
+    # crates/common/src/network/tls.rs (v0.16.18) CertificateResolver::resolve_certificate: exact
+    # name, else the parent domain (wildcards), else "*", else the only one, else any one; with
+    # none a generated self-signed certificate (not simulated here: the handshake fails).
+    with lock:
+        if name is not None:
+            found = served.get(name) or (served.get(name.split(".", 1)[1]) if "." in name else None)
+            if found:
+                return found
+        if "*" in served:
+            return served["*"]
+        return next(iter(served.values()), None)
+
+
 def has_private_key(pem):
     # crates/common/src/config/server/tls.rs build_certified_key: rustls_pemfile items PKCS#8
     # "PRIVATE KEY", PKCS#1 "RSA PRIVATE KEY", SEC1 "EC PRIVATE KEY" (v0.15.5 and v0.16.18).
@@ -224,6 +268,7 @@ def has_private_key(pem):
 def reload_015():
     """GET /api/reload/certificate on 0.15: {"data": {"warnings": {}, "errors": {}}}."""
     errors = {}
+    built = []
     # crates/common/src/manager/config.rs (v0.15.5) build_config: resolve_all_macros() runs over the
     # whole local configuration, so a broken macro anywhere reports on every reload.
     if args.broken_macro:
@@ -254,6 +299,11 @@ def reload_015():
             errors["certificate.%s" % obj.id] = {"type": "build", "error": "No certificates found."}
         elif not has_private_key(values["private-key"]):
             errors["certificate.%s" % obj.id] = {"type": "build", "error": "No private keys found."}
+        else:
+            # 0.15 takes the names from the certificate it just read.
+            obj.sans, obj.issuer, obj.not_before, obj.not_after = parse_certificate(values["cert"])
+            built.append((obj, values["cert"], values["private-key"]))
+    served.update(serve_map(built, served))
     # crates/http/src/management/reload.rs (v0.15.5): JsonResponse {"data": result.config}; Config
     # serialises warnings and errors (crates/utils/src/config/mod.rs, serde tag "type", camelCase).
     return {"data": {"warnings": {}, "errors": errors}}
@@ -264,6 +314,7 @@ def reload_016():
     # crates/common/src/config/server/tls.rs parse_certificates: v0.16.10 for the stored-metadata
     # model, v0.16.11 / v0.16.18 / v1.0.0 for the refreshing one.
     errors = []
+    built = []
     now = time.time()
     expired = []
     for obj in list(certificates):
@@ -305,9 +356,15 @@ def reload_016():
             errors.append((obj.id, "Invalid certificate: No private keys found."))
         elif "-----BEGIN CERTIFICATE-----" not in public:
             errors.append((obj.id, "Invalid certificate: No certificates found."))
+        else:
+            # Names from the object's stored subjectAlternativeNames (refreshed only on 0.16.11+).
+            built.append((obj, public, secret))
     # "Remove expired certificates": RegistryWrite::delete_object for each.
     for obj in expired:
         certificates.remove(obj)
+    new_map = serve_map(built, served)
+    served.clear()
+    served.update(new_map)
     return errors
 
 
@@ -514,6 +571,108 @@ class StandIn(BaseHTTPRequestHandler):
             result["notCreated"] = not_created
         return result
 
+
+# --- SMTP (a listener with protocol smtp on 127.0.0.1:0) --------------------------------------
+
+chain_files = {}
+
+
+def chain_file(pair):
+    """A file with (certificate PEM, key PEM), written once per pair."""
+    if pair not in chain_files:
+        path = os.path.join(served_dir, "%d.pem" % len(chain_files))
+        with open(path, "w") as f:
+            f.write(pair[1].strip() + "\n" + pair[0].strip() + "\n")
+        chain_files[pair] = path
+    return chain_files[pair]
+
+
+def tls_context(pair):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(chain_file(pair))
+    return context
+
+
+def sni_callback(sock, name, _context):
+    pair = resolve(name)
+    if pair is None:
+        return ssl.ALERT_DESCRIPTION_HANDSHAKE_FAILURE
+    sock.context = tls_context(pair)
+    return None
+
+
+def smtp_session(connection, listener):
+    # crates/smtp/src/inbound/spawn.rs (v0.16.18): the greeting when none is configured.
+    stream = connection.makefile("rwb", buffering=0)
+    is_tls = False
+    try:
+        stream.write(b"220 Stalwart ESMTP at your service.\r\n")
+        while True:
+            line = stream.readline()
+            if not line:
+                return
+            verb = line.strip().split(b" ")[0].upper()
+            if verb == b"EHLO":
+                # crates/smtp/src/inbound/ehlo.rs (v0.15.5, v0.16.18): ENHANCEDSTATUSCODES, 8BITMIME,
+                # BINARYMIME, SMTPUTF8 always; STARTTLS when the session is not TLS yet and the
+                # listener's acceptor is TLS (useTls / tls.enable), whatever its certificates.
+                # (The first line's text comes from the smtp-proto crate; only the host is shown.)
+                capabilities = ["8BITMIME", "BINARYMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8"]
+                if not is_tls and listener["useTls"]:
+                    capabilities.append("STARTTLS")
+                lines = ["localhost"] + capabilities
+                stream.write("".join("250%s%s\r\n" % ("-" if i < len(lines) - 1 else " ", text)
+                                     for i, text in enumerate(lines)).encode())
+            elif verb == b"STARTTLS":
+                # crates/smtp/src/inbound/session.rs (v0.16.18) Request::StartTls.
+                if is_tls:
+                    stream.write(b"504 5.7.4 Already in TLS mode.\r\n")
+                elif not listener["useTls"]:
+                    stream.write(b"502 5.7.0 TLS not available.\r\n")
+                else:
+                    stream.write(b"220 2.0.0 Ready to start TLS.\r\n")
+                    default = resolve(None)
+                    if default is None:
+                        return
+                    context = tls_context(default)
+                    context.sni_callback = sni_callback
+                    connection = context.wrap_socket(connection, server_side=True)
+                    stream = connection.makefile("rwb", buffering=0)
+                    is_tls = True
+            elif verb == b"QUIT":
+                stream.write(b"221 2.0.0 Bye.\r\n")
+                return
+            else:
+                stream.write(b"500 5.5.1 Invalid command.\r\n")
+    except (OSError, ssl.SSLError):
+        return
+    finally:
+        connection.close()
+
+
+def serve_smtp(sock, listener):
+    while True:
+        connection, _ = sock.accept()
+        connection.settimeout(30)
+        threading.Thread(target=smtp_session, args=(connection, listener), daemon=True).start()
+
+
+# The certificates as loaded at start (a reload of everything).
+with lock:
+    if V015:
+        start_errors = reload_015()
+    else:
+        start_errors = reload_016()
+for listener in listeners:
+    address = list(listener["bind"])[0]
+    if listener["protocol"] == "smtp" and address == "127.0.0.1:0":
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(16)
+        port = sock.getsockname()[1]
+        listener["bind"] = {"127.0.0.1:%d" % port: True}
+        created_keys["@listener:" + listener["name"]] = port
+        threading.Thread(target=serve_smtp, args=(sock, listener), daemon=True).start()
 
 server = ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
 server.daemon_threads = True
