@@ -99,7 +99,7 @@ extension CertReloadCommand {
             var text = ""
             for target in targets {
                 let pipeline = TargetPipeline(configuration: configuration, target: target, logger: ConfiguredTargets.logger())
-                let report = try pipeline.check()
+                let report = try await pipeline.check()
                 // What the server says it serves (Stalwart's registry); nothing for other servers.
                 let server = await StalwartView.explain(target: target, lineages: report.lineages, afterReload: false, logger: ConfiguredTargets.logger())
                 usable = usable && report.usable && !server.problems.contains { $0.severity == .error }

@@ -6,7 +6,7 @@
 /// (Basic credentials), or a 401 (0.15 refuses API keys on `/jmap/`); a 401 from REST as well
 /// is then final. A 0.15 API key (`api_…`) goes straight to REST, a 0.16 one (`API_…`) only
 /// to JMAP.
-public struct StalwartReloadTarget: ReloadTarget {
+public struct StalwartReloadTarget: BlockingReloadTarget {
     public var endpoint: HTTPEndpoint
     public var api: ReloadConfiguration.StalwartAPI
     public var token: SecretSource?
@@ -57,11 +57,11 @@ public struct StalwartReloadTarget: ReloadTarget {
         return "Stalwart (\(kind)) at \(endpoint)"
     }
 
-    public func reload(context: ReloadContext) throws(ReloadError) -> String {
+    public func reloadBlocking(context: ReloadContext) throws(ReloadError) -> String {
         let credentials = try StalwartCredentials.load(
             token: token, username: username, password: password, credentialsDirectory: context.credentialsDirectory)
         let authorization = credentials?.authorization
-        let client = HTTPClient(logger: context.logger)
+        let client = HTTPClient(context: context)
         let started = MonotonicClock.now()
         func remaining() -> Double { max(0.001, context.timeout - (MonotonicClock.now() - started)) }
 

@@ -85,9 +85,10 @@ public struct StalwartRegistry: Sendable {
     }
 
     /// Reads the three objects in one JMAP request. Blocking (libcurl): call it off the
-    /// cooperative pool (`StalwartView` does).
+    /// cooperative pool (`StalwartView` does, through `Blocking.run`).
     public static func read(
-        endpoint: HTTPEndpoint, credentials: StalwartCredentials?, caFile: String?, timeout: Double
+        endpoint: HTTPEndpoint, credentials: StalwartCredentials?, caFile: String?, timeout: Double,
+        cancellation: CancellationFlag? = nil
     ) -> Result<StalwartRegistry, Unavailable> {
         let request = HTTPRequest(
             method: "POST", endpoint: endpoint, path: "/jmap/",
@@ -95,7 +96,7 @@ public struct StalwartRegistry: Sendable {
             authorization: credentials?.authorization, connectTimeout: min(10, timeout), timeout: timeout, caFile: caFile)
         let response: HTTPResponse
         do {
-            response = try HTTPClient().send(request)
+            response = try HTTPClient(cancellation: cancellation).send(request)
         } catch {
             return .failure(.failed(error))
         }

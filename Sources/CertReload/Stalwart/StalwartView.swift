@@ -1,5 +1,4 @@
 public import Logging
-import Dispatch
 
 /// What certreload says about a Stalwart target from Stalwart's own registry.
 public struct StalwartFindings: Sendable {
@@ -44,8 +43,8 @@ public enum StalwartView {
             return StalwartFindings(lines: ["the token is a Stalwart 0.15 API key: 0.15 has no certificate registry to read"])
         }
         let caFile = target.caFile
-        let result = await onOwnThread {
-            StalwartRegistry.read(endpoint: endpoint, credentials: credentials, caFile: caFile, timeout: timeout)
+        let result = await Blocking.run { (flag) -> Result<StalwartRegistry, StalwartRegistry.Unavailable> in
+            StalwartRegistry.read(endpoint: endpoint, credentials: credentials, caFile: caFile, timeout: timeout, cancellation: flag)
         }
         switch result {
         case .failure(.noRegistry(let why)):
@@ -66,12 +65,6 @@ public enum StalwartView {
             fix: "give the API key the permissions \(StalwartRegistry.permissions.joined(separator: ", ")) (reading only)")
     }
 
-    /// Runs a blocking call (libcurl) on a thread of its own, not on the cooperative pool.
-    static func onOwnThread<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            DispatchQueue(label: "certreload.stalwart-registry").async { continuation.resume(returning: work()) }
-        }
-    }
 }
 
 /// The pure part of `StalwartView`: a registry and a target's lineages in, findings out.
@@ -243,8 +236,8 @@ public struct StalwartExplainer: Sendable {
     static let implicitSchemes: Set<String> = ["smtps", "submissions", "imaps", "pop3s", "https", "tls"]
 
     func explainListeners(_ listeners: [StalwartRegistry.Listener], into findings: inout StalwartFindings) {
-        for url in target.verify {
-            guard let endpoint = try? VerifyEndpoint(parsing: url) else { continue }
+        for endpoint in target.verify {
+            let url = endpoint.url
             let behind = listeners.filter { $0.ports.contains(endpoint.port) }
             guard !behind.isEmpty else {
                 findings.lines.append("no Stalwart listener binds port \(endpoint.port) (\(url))")

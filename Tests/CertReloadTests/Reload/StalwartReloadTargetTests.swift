@@ -95,10 +95,10 @@ func reloadContext(timeout: Double = 10) -> ReloadContext {
 }
 
 /// Runs a reload that must fail and returns its error.
-func reloadError(_ target: some ReloadTarget, timeout: Double = 10) throws -> ReloadError {
+func reloadError(_ target: some ReloadTarget, timeout: Double = 10) async throws -> ReloadError {
     let line: String
     do {
-        line = try target.reload(context: reloadContext(timeout: timeout))
+        line = try await target.reload(context: reloadContext(timeout: timeout))
     } catch {
         return error
     }
@@ -129,12 +129,12 @@ let versions016 = ["0.16.10", "0.16.11", "1.0"]
 struct StalwartReloadTargetTests {
     @Test("0.16/1.0: an API_ key reloads over JMAP (auto); the request is the x:Action/set, the key only in Authorization",
           arguments: versions016)
-    func jmapWithAPIKey(version: String) throws {
+    func jmapWithAPIKey(version: String) async throws {
         let files = try PEMFiles()
         let stalwart = try StalwartStandIn(version, apiKeys: ["ops:s3cret:\(reloadPermissions)"], certificates: [files.object("c1")])
         let key = try stalwart.apiKey("ops")
         let target = try StalwartReloadTarget(url: stalwart.url, api: .auto, token: try stalwart.apiKeyFile("ops"))
-        #expect(try target.reload(context: reloadContext()).contains("reloaded its TLS certificates (JMAP)"))
+        #expect(try await target.reload(context: reloadContext()).contains("reloaded its TLS certificates (JMAP)"))
 
         let requests = try stalwart.server.requests()
         try #require(requests.count == 1)
@@ -147,41 +147,41 @@ struct StalwartReloadTargetTests {
     }
 
     @Test("0.16/1.0: Basic credentials reload over JMAP (auto)", arguments: versions016)
-    func jmapWithBasic(version: String) throws {
+    func jmapWithBasic(version: String) async throws {
         let stalwart = try StalwartStandIn(version, users: ["admin:pa55-w0rd:\(reloadPermissions)"])
         let target = try StalwartReloadTarget(url: stalwart.url, api: .auto, username: "admin", password: try stalwart.passwordFile("pa55-w0rd"))
-        #expect(try target.reload(context: reloadContext()).contains("(JMAP)"))
+        #expect(try await target.reload(context: reloadContext()).contains("(JMAP)"))
         #expect(try stalwart.paths() == ["/jmap/"])
     }
 
     @Test("0.15: a Bearer api_ key goes straight to REST (0.15 refuses API keys on /jmap/)")
-    func restWithLegacyKey() throws {
+    func restWithLegacyKey() async throws {
         let stalwart = try StalwartStandIn("0.15", apiKeys: ["ops:s3cret:settings-reload"])
         #expect(try stalwart.apiKey("ops").hasPrefix("api_"))
         let target = try StalwartReloadTarget(url: stalwart.url, api: .auto, token: try stalwart.apiKeyFile("ops"))
-        #expect(try target.reload(context: reloadContext()).contains("(REST)"))
+        #expect(try await target.reload(context: reloadContext()).contains("(REST)"))
         #expect(try stalwart.paths() == ["/api/reload/certificate"])
         // The same key with api = "jmap" is refused before anything is sent.
         let jmap = try StalwartReloadTarget(url: stalwart.url, api: .jmap, token: try stalwart.apiKeyFile("ops"))
-        #expect(try reloadError(jmap).code == .stalwartCredentialShape)
+        #expect(try await reloadError(jmap).code == .stalwartCredentialShape)
         #expect(try stalwart.paths().count == 1)
     }
 
     @Test("0.15: Basic in auto gets 400 notRequest on /jmap/ and falls back to REST")
-    func autoFallsBackOnNotRequest() throws {
+    func autoFallsBackOnNotRequest() async throws {
         let stalwart = try StalwartStandIn("0.15", users: ["admin:pw-015:settings-reload"])
         let target = try StalwartReloadTarget(url: stalwart.url, api: .auto, username: "admin", password: try stalwart.passwordFile("pw-015"))
-        #expect(try target.reload(context: reloadContext()).contains("(REST)"))
+        #expect(try await target.reload(context: reloadContext()).contains("(REST)"))
         let requests = try stalwart.server.requests()
         #expect(requests.map(\.path) == ["/jmap/", "/api/reload/certificate"])
         #expect(requests.last?.method == "GET")
     }
 
     @Test("0.15: a 401 on /jmap/ and a 401 on REST is final, naming both")
-    func refusedByBoth() throws {
+    func refusedByBoth() async throws {
         let stalwart = try StalwartStandIn("0.15", users: ["admin:right:settings-reload"])
         let target = try StalwartReloadTarget(url: stalwart.url, api: .auto, username: "admin", password: try stalwart.passwordFile("wrong-pw"))
-        let error = try reloadError(target)
+        let error = try await reloadError(target)
         #expect(error.code == .reloadUnauthorized)
         #expect(error.message.contains("/jmap/ (401)"))
         #expect(error.message.contains("/api/reload/certificate"))
@@ -189,10 +189,10 @@ struct StalwartReloadTargetTests {
     }
 
     @Test("0.15: api = jmap does not fall back, and says to use rest")
-    func jmapOnlyOn015() throws {
+    func jmapOnlyOn015() async throws {
         let stalwart = try StalwartStandIn("0.15", users: ["admin:pw:settings-reload"])
         let target = try StalwartReloadTarget(url: stalwart.url, api: .jmap, username: "admin", password: try stalwart.passwordFile("pw"))
-        let error = try reloadError(target)
+        let error = try await reloadError(target)
         #expect(error.code == .reloadFailed)
         #expect(error.message.contains("notRequest"))
         #expect(error.fix?.contains("rest") == true)
@@ -200,22 +200,22 @@ struct StalwartReloadTargetTests {
     }
 
     @Test("0.15: without settings-reload REST answers 403: reload-unauthorized naming the permission")
-    func restForbidden() throws {
+    func restForbidden() async throws {
         let stalwart = try StalwartStandIn("0.15", apiKeys: ["ops:s3cret:"])
         let target = try StalwartReloadTarget(url: stalwart.url, api: .rest, token: try stalwart.apiKeyFile("ops"))
-        let error = try reloadError(target)
+        let error = try await reloadError(target)
         #expect(error.code == .reloadUnauthorized)
         #expect(error.message.contains("403"))
         #expect(error.fix?.contains("settings-reload") == true)
     }
 
     @Test("0.15: a certificate error is quoted from its {type, error} object, and 0.15 keeps the old certificate")
-    func restCertificateError() throws {
+    func restCertificateError() async throws {
         let files = try PEMFiles()
         let stalwart = try StalwartStandIn("0.15", users: ["admin:pw:settings-reload"], certificates: [files.object("c1")])
         try writeFile(files.fixture.archive(files.name) + "/privkey1.pem", "not a key\n", mode: 0o600)
         let target = try StalwartReloadTarget(url: stalwart.url, api: .rest, username: "admin", password: try stalwart.passwordFile("pw"))
-        let error = try reloadError(target)
+        let error = try await reloadError(target)
         #expect(error.code == .reloadFailed)
         #expect(error.message.contains("certificate.c1: No private keys found. (build)"), "\(error.message)")
         #expect(error.message.contains("keeps serving the certificate it had loaded before"))
@@ -223,16 +223,16 @@ struct StalwartReloadTargetTests {
     }
 
     @Test("0.15: an unreadable file is a macro error; a broken macro elsewhere is reported as such, not as a failed certificate")
-    func restMacroErrors() throws {
+    func restMacroErrors() async throws {
         let files = try PEMFiles()
         let stalwart = try StalwartStandIn("0.15", users: ["admin:pw:settings-reload"], certificates: [files.object("c1")], extra: ["--broken-macro"])
         let target = try StalwartReloadTarget(url: stalwart.url, api: .rest, username: "admin", password: try stalwart.passwordFile("pw"))
-        let line = try target.reload(context: reloadContext())
+        let line = try await target.reload(context: reloadContext())
         #expect(line.contains("other settings, not certificates: tracer.log.path: Failed to read file"), "\(line)")
         #expect(line.contains("may be about another setting"))
 
         unlink(files.fixture.archive(files.name) + "/privkey1.pem")
-        let error = try reloadError(target)
+        let error = try await reloadError(target)
         #expect(error.message.contains("certificate.c1.private-key: Failed to read file"), "\(error.message)")
         #expect(error.message.contains("(macro)"))
         #expect(error.message.contains("may be about another setting"))
@@ -240,12 +240,12 @@ struct StalwartReloadTargetTests {
 
     @Test("0.16/1.0: a certificate that fails is notCreated validationFailed; the message says what is served now",
           arguments: versions016)
-    func jmapValidationFailed(version: String) throws {
+    func jmapValidationFailed(version: String) async throws {
         let files = try PEMFiles()
         let stalwart = try StalwartStandIn(version, apiKeys: ["ops:k:\(reloadPermissions)"], certificates: [files.object("c1")])
         try writeFile(files.fixture.archive(files.name) + "/privkey1.pem", "not a key\n", mode: 0o600)
         let target = try StalwartReloadTarget(url: stalwart.url, api: .auto, token: try stalwart.apiKeyFile("ops"))
-        let error = try reloadError(target)
+        let error = try await reloadError(target)
         #expect(error.code == .reloadFailed)
         #expect(error.message.contains("(certificate object c1): validationFailed: Invalid certificate: No private keys found."), "\(error.message)")
         #expect(error.message.contains("rebuilt its certificate map without that certificate object"))
@@ -254,20 +254,20 @@ struct StalwartReloadTargetTests {
 
     @Test("0.16/1.0: without sysActionCreate the method is forbidden; without actionReloadTlsCertificates the action is",
           arguments: versions016)
-    func jmapForbidden(version: String) throws {
+    func jmapForbidden(version: String) async throws {
         let stalwart = try StalwartStandIn(version, apiKeys: ["none:a:", "half:b:sysActionCreate"])
-        let none = try reloadError(try StalwartReloadTarget(url: stalwart.url, api: .jmap, token: try stalwart.apiKeyFile("none")))
+        let none = try await reloadError(try StalwartReloadTarget(url: stalwart.url, api: .jmap, token: try stalwart.apiKeyFile("none")))
         #expect(none.code == .reloadUnauthorized)
         #expect(none.message.contains("You are not authorized to create, update or destroy objects of this type"))
         #expect(none.fix?.contains("sysActionCreate") == true)
-        let half = try reloadError(try StalwartReloadTarget(url: stalwart.url, api: .jmap, token: try stalwart.apiKeyFile("half")))
+        let half = try await reloadError(try StalwartReloadTarget(url: stalwart.url, api: .jmap, token: try stalwart.apiKeyFile("half")))
         #expect(half.code == .reloadUnauthorized)
         #expect(half.message.contains("Insufficient permissions to perform action of type ReloadTlsCertificates"))
         #expect(half.fix?.contains("actionReloadTlsCertificates") == true)
     }
 
     @Test("notCreated forbidden without the permission wording is not called a permissions problem")
-    func forbiddenFromRegistryError() throws {
+    func forbiddenFromRegistryError() async throws {
         let failure = try JSONParser.parse(#"{"type":"forbidden","description":"Failed to read registry","objectId":{"object":"Certificate","id":"c9"}}"#)
         let error = StalwartReloadTarget.notCreated(failure, server: "Stalwart at x", redactor: Redactor(secrets: []))
         #expect(error.code == .reloadFailed)
@@ -276,11 +276,11 @@ struct StalwartReloadTargetTests {
     }
 
     @Test("0.16/1.0: a wrong API_ key is refused on /jmap/ and that is final (no REST to try)", arguments: versions016)
-    func wrongAPIKey(version: String) throws {
+    func wrongAPIKey(version: String) async throws {
         let stalwart = try StalwartStandIn(version, apiKeys: ["ops:right:\(reloadPermissions)"])
         let wrong = "API_" + String(try stalwart.apiKey("ops").dropFirst(4).reversed())
         let target = try StalwartReloadTarget(url: stalwart.url, api: .auto, token: try stalwart.server.tokenFile(wrong))
-        let error = try reloadError(target)
+        let error = try await reloadError(target)
         #expect(error.code == .reloadUnauthorized)
         #expect(error.message.contains("401"))
         #expect(error.fix?.contains("sysActionCreate") == true)
@@ -289,21 +289,21 @@ struct StalwartReloadTargetTests {
     }
 
     @Test("0.16/1.0: no credentials is reload-unauthorized saying none were configured", arguments: versions016)
-    func noCredentials(version: String) throws {
+    func noCredentials(version: String) async throws {
         let stalwart = try StalwartStandIn(version)
-        let error = try reloadError(try StalwartReloadTarget(url: stalwart.url, api: .auto))
+        let error = try await reloadError(try StalwartReloadTarget(url: stalwart.url, api: .auto))
         #expect(error.code == .reloadUnauthorized)
         #expect(error.message.contains("no credentials"))
     }
 
     @Test("0.16/1.0: api = rest answers 404 (REST reload is gone); an API_ key there is refused before sending",
           arguments: versions016)
-    func restOn016(version: String) throws {
+    func restOn016(version: String) async throws {
         let stalwart = try StalwartStandIn(version, apiKeys: ["ops:k:\(reloadPermissions)"], users: ["admin:pw:\(reloadPermissions)"])
-        let basic = try reloadError(try StalwartReloadTarget(url: stalwart.url, api: .rest, username: "admin", password: try stalwart.passwordFile("pw")))
+        let basic = try await reloadError(try StalwartReloadTarget(url: stalwart.url, api: .rest, username: "admin", password: try stalwart.passwordFile("pw")))
         #expect(basic.code == .reloadFailed)
         #expect(basic.message.contains("404"))
-        let key = try reloadError(try StalwartReloadTarget(url: stalwart.url, api: .rest, token: try stalwart.apiKeyFile("ops")))
+        let key = try await reloadError(try StalwartReloadTarget(url: stalwart.url, api: .rest, token: try stalwart.apiKeyFile("ops")))
         #expect(key.code == .stalwartCredentialShape)
         #expect(try stalwart.paths() == ["/api/reload/certificate"])
     }
@@ -311,32 +311,32 @@ struct StalwartReloadTargetTests {
     @Test("a token of the wrong shape is refused before anything is sent, without quoting it",
           arguments: ["Bearer API_AAAAAQAAAAHdM6CEuiI90jGwqpYvd6WSABe8iw", "eyJhbGciOi.not-a-key.sig", "API_tooShort",
                       "api_!!!notbase64", "api_" + Redactor.base64(Array("no-colon-here".utf8)), "two words"])
-    func wrongShape(token: String) throws {
+    func wrongShape(token: String) async throws {
         let stalwart = try StalwartStandIn("1.0")
-        let error = try reloadError(try StalwartReloadTarget(url: stalwart.url, api: .auto, token: try stalwart.server.tokenFile(token)))
+        let error = try await reloadError(try StalwartReloadTarget(url: stalwart.url, api: .auto, token: try stalwart.server.tokenFile(token)))
         #expect(error.code == .stalwartCredentialShape)
         #expect(!error.message.contains(token) && !(error.fix ?? "").contains(token))
         #expect(try stalwart.server.requests().isEmpty)
     }
 
     @Test("a closed port is reload-unreachable with curl's words")
-    func closedPort() throws {
+    func closedPort() async throws {
         let port = try Loopback.freePort()
         let target = try StalwartReloadTarget(url: "http://127.0.0.1:\(port)", api: .auto)
-        let error = try reloadError(target)
+        let error = try await reloadError(target)
         #expect(error.code == .reloadUnreachable)
         #expect(error.message.contains("127.0.0.1:\(port)"))
         #expect(error.message.contains("curl:"))
     }
 
     @Test("a server that never answers is reload-timeout within the configured bound")
-    func neverAnswers() throws {
+    func neverAnswers() async throws {
         // Listening but never accepting: the kernel completes the handshake, nobody answers.
         let (fd, port) = try Loopback.bind(listen: true)
         defer { close(fd) }
         let target = try StalwartReloadTarget(url: "http://127.0.0.1:\(port)", api: .auto)
         let started = monotonicSeconds()
-        let error = try reloadError(target, timeout: 1.5)
+        let error = try await reloadError(target, timeout: 1.5)
         let elapsed = monotonicSeconds() - started
         #expect(error.code == .reloadTimeout)
         #expect(elapsed >= 1.4)
@@ -349,10 +349,10 @@ struct SecretRedactionTests {
     static let key = "API_" + String(repeating: "Ab9-", count: 9) + "xY"
 
     @Test("a server that echoes the Authorization header back does not put the key in the error")
-    func echoedBearerToken() throws {
+    func echoedBearerToken() async throws {
         let hook = try ScriptServer(hook: ["--token", "the-right-one", "--echo-auth"])
         let target = try StalwartReloadTarget(url: hook.url, api: .auto, token: try hook.tokenFile(Self.key))
-        let error = try reloadError(target)
+        let error = try await reloadError(target)
         // The server did echo it (so the test can fail) …
         #expect(try hook.requests().contains { $0.headers.contains { $0.1.contains(Self.key) } })
         #expect(error.message.contains("[redacted]"), "\(error.message)")
@@ -363,26 +363,26 @@ struct SecretRedactionTests {
     }
 
     @Test("Basic credentials echoed back are redacted, both the password and the base64 form")
-    func echoedBasic() throws {
+    func echoedBasic() async throws {
         let hook = try ScriptServer(hook: ["--basic", "admin:right", "--echo-auth"])
         let target = try StalwartReloadTarget(url: hook.url, api: .jmap, username: "admin", password: try hook.tokenFile("wrong-pw-xyz"))
-        let error = try reloadError(target)
+        let error = try await reloadError(target)
         #expect(!error.message.contains("wrong-pw-xyz"))
         #expect(!error.message.contains(Redactor.base64(Array("admin:wrong-pw-xyz".utf8))))
     }
 
     @Test("transport errors never carry the token", arguments: [false, true])
-    func transportErrors(timeout: Bool) throws {
+    func transportErrors(timeout: Bool) async throws {
         let directory = try TemporaryDirectory()
         let tokenFile = SecretSource.file(try directory.write("token", Self.key))
         let error: ReloadError
         if timeout {
             let (fd, port) = try Loopback.bind(listen: true)
             defer { close(fd) }
-            error = try reloadError(try StalwartReloadTarget(url: "http://127.0.0.1:\(port)", token: tokenFile), timeout: 0.5)
+            error = try await reloadError(try StalwartReloadTarget(url: "http://127.0.0.1:\(port)", token: tokenFile), timeout: 0.5)
         } else {
             let port = try Loopback.freePort()
-            error = try reloadError(try StalwartReloadTarget(url: "http://127.0.0.1:\(port)", token: tokenFile))
+            error = try await reloadError(try StalwartReloadTarget(url: "http://127.0.0.1:\(port)", token: tokenFile))
         }
         #expect(error.code == (timeout ? .reloadTimeout : .reloadUnreachable))
         #expect(!error.message.contains(Self.key))
@@ -390,7 +390,7 @@ struct SecretRedactionTests {
     }
 
     @Test("a URL with credentials in it is refused without repeating them")
-    func credentialsInURL() throws {
+    func credentialsInURL() async throws {
         #expect(throws: ReloadError.self) { try HTTPEndpoint("https://admin:hunter2@mail.example.com") }
         do {
             _ = try HTTPEndpoint("https://admin:hunter2@mail.example.com")
@@ -400,10 +400,10 @@ struct SecretRedactionTests {
     }
 
     @Test("a world-readable token file is refused before any request")
-    func worldReadableToken() throws {
+    func worldReadableToken() async throws {
         let stalwart = try StalwartStandIn("1.0")
         let path = try stalwart.server.directory.write("loose-token", Self.key + "\n", mode: 0o644)
-        let error = try reloadError(try StalwartReloadTarget(url: stalwart.url, token: .file(path)))
+        let error = try await reloadError(try StalwartReloadTarget(url: stalwart.url, token: .file(path)))
         #expect(error.code == .tokenFileInsecure)
         #expect(try stalwart.server.requests().isEmpty)
     }

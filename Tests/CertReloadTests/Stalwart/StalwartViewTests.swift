@@ -17,7 +17,7 @@ func stalwartTarget(
         name: "mail", location: ConfigLocation(file: "certreload.toml", line: 1, key: "target.mail"),
         reload: .stalwart(url: stalwart.url, api: .auto, token: try stalwart.apiKeyFile(key), username: nil, password: nil))
     target.lineages = [files.name]
-    target.verify = verify
+    target.verify = try verify.map { url in try VerifyEndpoint(parsing: url) }
     target.hostnames = hostnames
     return target
 }
@@ -80,7 +80,7 @@ struct StalwartViewTests {
         // certbot renews: version 2, valid 30 days longer.
         try files.fixture.issue(files.name, version: 2, notAfter: files.fixture.now + 90 * 86_400)
         let target = try stalwartTarget(stalwart, files: files)
-        #expect(try target.makeReloadTarget().reload(context: reloadContext()).contains("(JMAP)"))
+        #expect(try await target.makeReloadTarget().reload(context: reloadContext()).contains("(JMAP)"))
 
         let findings = try await explain(target, files, afterReload: true)
         if version == "0.16.10" {
