@@ -51,18 +51,21 @@ public enum StalwartView {
             return StalwartFindings(lines: ["Stalwart at \(endpoint) has no certificate registry to read (\(why)): 0.15 keeps certificates in its configuration"])
         case .failure(.failed(let error)):
             logger.warning("could not read Stalwart's registry: \(error.message)", metadata: ["certreload_code": "\(ProblemCode.stalwartRegistryUnreadable.rawValue)"])
-            return StalwartFindings(problems: [unreadable(target, error.message)])
+            let refused = error.code == .reloadUnauthorized && error.message.contains("answered 401")
+            return StalwartFindings(problems: [unreadable(
+                target, error.message,
+                fix: refused ? "check the credentials (token-file, or username and password-file): Stalwart refused them" : nil)])
         case .success(let registry):
             return StalwartExplainer(target: target, lineages: lineages, afterReload: afterReload).explain(registry)
         }
     }
 
-    static func unreadable(_ target: TargetConfiguration, _ cause: String) -> Problem {
+    static func unreadable(_ target: TargetConfiguration, _ cause: String, fix: String? = nil) -> Problem {
         Problem(
             .warning, .stalwartRegistryUnreadable, path: target.name,
             message: "certreload could not read Stalwart's certificate registry for \(target.name) (\(cause)); "
                 + "it goes on without explaining what Stalwart is configured to serve",
-            fix: "give the API key the permissions \(StalwartRegistry.permissions.joined(separator: ", ")) (reading only)")
+            fix: fix ?? "give the API key the permissions \(StalwartRegistry.permissions.joined(separator: ", ")) (reading only)")
     }
 
 }

@@ -169,6 +169,7 @@ struct StalwartViewTests {
         let refused = try await explain(target, files)
         #expect(refused.codes == [.stalwartRegistryUnreadable])
         #expect(refused.problems[0].message.contains("401"))
+        #expect(refused.problems[0].fix?.contains("check the credentials") == true)
     }
 
     @Test("UTC dates round-trip in Stalwart's format")
