@@ -87,6 +87,9 @@ public struct TargetPipeline: Sendable {
     public var logger: Logger
     /// Seconds the reload call may take.
     public var reloadTimeout: Double = 30
+    /// The reload to use instead of the configured kind (tests: a counting fake behind the
+    /// real stages). Nil in production.
+    var reloadTargetOverride: (any ReloadTarget)?
 
     public init(configuration: Configuration, target: TargetConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -252,6 +255,7 @@ public struct TargetPipeline: Sendable {
 
     /// The target's reload kind, built from its configuration.
     private func reloadTargetStage(_ job: inout Job) -> (any ReloadTarget)? {
+        if let reloadTargetOverride { return reloadTargetOverride }
         do {
             return try target.makeReloadTarget()
         } catch {
