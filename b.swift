@@ -1,3 +1,0 @@
-import Dispatch
-DispatchQueue.global().asyncAfter(deadline: .now() + 3600) { print("x") }
-dispatchMain()
