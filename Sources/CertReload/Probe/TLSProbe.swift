@@ -6,6 +6,7 @@ import Musl
 internal import COpenSSL
 internal import CCertReloadShims.TLS
 internal import CCertReloadShims.X509
+import Synchronization
 
 /// Whether the served chain leads to a trusted root; reported beside the probe, never a reason to fail it.
 public struct TrustEvaluation: Sendable, Equatable {
@@ -131,7 +132,7 @@ public struct TLSProbe: Sendable {
 
         let context: TLSClientContext
         do {
-            context = try TLSClientContext(caFile: caFile)
+            context = try TLSClientContext.shared(caFile: caFile)
         } catch {
             throw TLSProbeFailure(code: .verifyHandshakeFailed, message: error.message, transcript: transcript)
         }
@@ -177,7 +178,31 @@ struct TLSFailure: Error {
 }
 
 /// An SSL_CTX for probing: any chain is accepted, and its trust is evaluated on the side.
-final class TLSClientContext {
+///
+/// `@unchecked Sendable`: the SSL_CTX is only read after `init` (SSL_new from any thread is
+/// what OpenSSL supports for a context that is no longer changed).
+final class TLSClientContext: @unchecked Sendable {
+    /// Contexts by trust-anchor file and that file's identity (inode, size, mtime), for the
+    /// whole process: OpenSSL 3 takes ~11× longer than 1.1.1 to load a trust store (openssl
+    /// issue #16878), so every probe shares one load; a CA file replaced on disk is loaded again.
+    private static let cache = Mutex<[String: TLSClientContext]>([:])
+
+    static func shared(caFile: String?) throws(TLSFailure) -> TLSClientContext {
+        let path = caFile ?? String(cString: X509_get_default_cert_file())
+        var info = stat()
+        let identity = stat(path, &info) == 0
+            ? "\(info.st_ino) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)" : "absent"
+        let key = "\(caFile == nil ? "system" : "file") \(path) \(identity)"
+        if let context = cache.withLock({ $0[key] }) { return context }
+        let context = try TLSClientContext(caFile: caFile)
+        return cache.withLock { cached in
+            if let earlier = cached[key] { return earlier }  // another probe loaded it meanwhile
+            if cached.count >= 16 { cached.removeAll() }  // bounded: CA files replaced many times
+            cached[key] = context
+            return context
+        }
+    }
+
     let pointer: OpaquePointer
     /// Why the trust anchors could not be loaded (then nothing counts as trusted).
     let loadError: String?
