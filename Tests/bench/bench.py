@@ -254,6 +254,16 @@ def write_config(path, tree, targets, extra=""):
     return path
 
 
+def died(what, name):
+    """Exits with the daemon's last lines of standard error (the work directory is removed)."""
+    try:
+        with open(os.path.join(WORK, name + ".err")) as f:
+            tail = f.read()[-2000:]
+    except OSError:
+        tail = ""
+    sys.exit("%s\n%s" % (what, tail))
+
+
 def stop(p):
     if p.poll() is None:
         p.send_signal(signal.SIGTERM)
@@ -461,7 +471,7 @@ def section_footprint():
         started = time.monotonic()
         p, _ = start(["env", "NOTIFY_SOCKET=" + notify.path, CR, "watch", "--config", conf], "fp-watch-%d" % c)
         if not notify.wait_ready(1, 300, p):
-            sys.exit("watch on %d lineages did not become ready (see %s)" % (c, WORK))
+            died("watch on %d lineages did not become ready (exit status %s)" % (c, p.poll()), "fp-watch-%d" % c)
         ready = time.monotonic() - started
         window = args.idle if c == counts[0] else min(args.idle, 20)
         probe = idle_probe(p.pid, window)
