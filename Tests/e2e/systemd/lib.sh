@@ -75,6 +75,11 @@ ln -s /proc/self/fd/1 "$root/dev/stdout"
 ln -s /proc/self/fd/2 "$root/dev/stderr"
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs "$root/run"
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/tmp"
+# Shared propagation, as systemd makes it on a host and nspawn for a container (systemd
+# leaves it alone when it sees a container): without it LoadCredential='s ramfs, mounted in
+# a child namespace and moved into /run/credentials/UNIT, never reaches the service, which
+# finds $CREDENTIALS_DIRECTORY empty. New peer groups inside this namespace only.
+mount --make-rshared "$root"
 exec env -i container=certreload-e2e TERM=dumb PATH=/usr/sbin:/usr/bin:/sbin:/bin /usr/sbin/chroot "$root" /lib/systemd/systemd --system \
     --show-status=false --log-target=journal-or-kmsg
 SCRIPT
@@ -199,7 +204,7 @@ sd_install_certreload() {
     SD_DEB=$("$E2E_ROOT/Packaging/build-deb" --binary "$CERTRELOAD" --output "$E2E_TMP/dist" 2>"$E2E_OUT/build-deb.log") ||
         { tail -n 20 "$E2E_OUT/build-deb.log" >&2; e2e_die "Packaging/build-deb failed"; }
     sd_put "$SD_DEB" "/root/${SD_DEB##*/}"
-    sd_exec sh -c "cd /root && apt-get install -y --no-download -o Dpkg::Use-Pty=0 ./${SD_DEB##*/}" \
+    sd_exec sh -c "cd /root && apt-get install -y -o Dpkg::Use-Pty=0 ./${SD_DEB##*/}" \
         >"$E2E_OUT/apt-install.log" 2>&1 ||
         { tail -n 20 "$E2E_OUT/apt-install.log" >&2; e2e_die "apt-get install ./${SD_DEB##*/} failed inside"; }
 }
