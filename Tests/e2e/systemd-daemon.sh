@@ -242,6 +242,28 @@ writer_wrote() { [[ -s $SD_ROOT/var/log/certreload-e2e-writer.log ]]; }
 e2e_wait_until 30 "the writer target to reload with ReadWritePaths=/var/log" writer_wrote || true
 assert_eq "with the ReadWritePaths= drop-in the command's write succeeds" "yes" "$(writer_wrote && echo yes || echo no)"
 
+# A signal target whose process runs as another user (nobody), found through its unit's
+# MainPID: ProtectProc=invisible hides that process in the daemon's /proc, but the signal
+# needs only kill(2) and CAP_KILL, so it arrives.
+cat >"$E2E_TMP/hup-logger" <<'SH'
+#!/bin/sh
+trap 'echo "got SIGHUP"' HUP
+echo "waiting as $(id -un)"
+while :; do sleep 1 & wait $!; done
+SH
+sd_put "$E2E_TMP/hup-logger" /usr/local/bin/certreload-e2e-hup-logger 0755
+sd_exec systemd-run --quiet --unit=certreload-e2e-nobody.service -p User=nobody /usr/local/bin/certreload-e2e-hup-logger
+write_config '[target.signalled]
+lineages = ["'"$NAME"'"]
+user = "root"
+reload = { signal = "HUP", unit = "certreload-e2e-nobody.service" }'
+sed -i '/^\[target.aging\]/,/^reload = { command = \["\/bin\/false"\] }/d' "$E2E_TMP/certreload.toml"
+sd_put "$E2E_TMP/certreload.toml" /etc/certreload/certreload.toml 0600
+sd_exec systemctl reload certreload.service || true
+got_hup() { sd_journal -u certreload-e2e-nobody.service -o cat | grep -q 'got SIGHUP'; }
+e2e_wait_until 30 "the process running as nobody to get SIGHUP" got_hup || true
+assert_eq "signal target under ProtectProc=invisible reaches a process of another user" "yes" "$(got_hup && echo yes || echo no)"
+
 # Dispatch's worker threads set their nice value; the units allow setpriority back
 # (SystemCallFilter=setpriority), so the EPERM refusals (errno=1, one per new worker thread)
 # are gone. The one nice -4 request per start still fails without CAP_SYS_NICE (errno=13).
