@@ -57,6 +57,8 @@ public struct DoctorLeaf: Sendable {
     public var trusted: Bool
     public var trustDetail: String
     public var protocolVersion: String
+    /// Certificates the server sent after the leaf.
+    public var chainLength: Int
     public var disk: DiskMatch
 }
 
@@ -329,7 +331,7 @@ public struct Doctor: Sendable {
             subjectAltNames: certificate.subjectAltNames, selfSigned: certificate.isSelfSigned, coversHost: covers,
             wildcardMatch: covers && !exact, notAfter: certificate.notAfter,
             daysLeft: certificate.notAfter.map { Int(($0 - now) / 86_400) }, trusted: served.trust.trusted,
-            trustDetail: served.trust.detail, protocolVersion: served.protocolVersion, disk: disk.match(sha256: certificate.sha256))
+            trustDetail: served.trust.detail, protocolVersion: served.protocolVersion, chainLength: served.chain.count, disk: disk.match(sha256: certificate.sha256))
     }
 
     // MARK: Checks as the serving account
@@ -377,7 +379,8 @@ public struct Doctor: Sendable {
         var checks: [DoctorCheck] = []
         for item in wanted {
             guard let source = try? certbot.lineage(item.lineage) else { continue }
-            let hostnames = [host]
+            // Names are judged per port (hostname-not-covered); the check is about the files.
+            let hostnames: [String] = []
             let account = item.account
             let report = await ProbeThread.run { try? Checker(options: CheckOptions(serviceUser: account, hostnames: hostnames)).check([source]) }
             if let report { checks.append(DoctorCheck(account: item.account, lineage: item.lineage, reason: item.reason, report: report)) }
@@ -486,11 +489,16 @@ public struct Doctor: Sendable {
             if let days = served.daysLeft, days < 0 {
                 problems.append(Problem(.error, .expired, path: url, message: "\(url) serves a certificate that expired \(-days) day(s) ago", fix: "\(reloadHint(row.owner)); renew if the lineage itself is expired"))
             }
-            if !served.trusted {
+            // A self-signed leaf that matches nothing on disk is already the wrong certificate.
+            if !served.trusted && !(served.selfSigned && served.disk == .none) {
+                let showCerts = ProbeText.replacingFirst("-connect", in: row.manual, with: "-showcerts -connect")
+                let missingIntermediate = served.chainLength == 0 && served.trustDetail.contains("local issuer")
                 problems.append(Problem(
                     .warning, .verifyUntrusted, path: url,
-                    message: "\(url) serves a chain the trust store does not trust: \(served.trustDetail)",
-                    fix: "serve fullchain.pem (with the intermediate), not cert.pem; check: \(ProbeText.replacingFirst("-connect", in: row.manual, with: "-showcerts -connect"))"))
+                    message: "\(url) serves a chain the trust store does not trust: \(served.trustDetail) (the server sent \(served.chainLength + 1) certificate(s))",
+                    fix: missingIntermediate
+                        ? "serve fullchain.pem (with the intermediate), not cert.pem; check: \(showCerts)"
+                        : "check the chain the server sends: \(showCerts)"))
             }
             if let other = row.withoutSNI, other.sha256 != served.sha256 {
                 problems.append(Problem(
@@ -534,10 +542,19 @@ public struct Doctor: Sendable {
         for code in order {
             for problem in problems where problem.code == code && problem.path?.contains("://") == true {
                 if code == .verifyWrongCertificate && problem.user != nil && !steps.isEmpty { continue }
-                if let fix = problem.fix { steps.append("\(problem.path ?? ""): \(fix)") }
+                // The last step proves everything: no need to repeat it in each.
+                if let fix = problem.fix?.replacingFirstOccurrence(of: ", then check: \(rerun)", with: "") {
+                    steps.append("\(problem.path ?? ""): \(fix)")
+                }
             }
         }
         steps.append("prove it: \(rerun)")
         return steps
+    }
+}
+
+extension String {
+    func replacingFirstOccurrence(of target: String, with replacement: String) -> String {
+        ProbeText.replacingFirst(target, in: self, with: replacement)
     }
 }
