@@ -219,6 +219,9 @@ for user in "$SVC" "$SVC2"; do
     cr_check "c3-$user" --certbot-dir "$C" --user "$user" "$LIN"
     assert_eq "after the shared grant: $user can read $LIN, no forecast warning" "true " "$(json_eval "$CR_OUT" "L('$LIN')['usable']") $(json_eval "$CR_OUT" "access_codes('$LIN')")"
 done
+# The stand-in still runs with the groups it started with: doctor says it must be restarted.
+cr_run d-groups doctor "$HOST" --connect 127.0.0.1 "${HPORTS[@]}" --certbot-dir "$C" --ca-file "$ROOT_CA" --format json
+assert_word "doctor: the running stalwart lacks group certreload-certs (group-not-in-process)" group-not-in-process "$(json_eval "$CR_OUT" "[p['code'] for p in d['problems']]")"
 for round in 1 2; do
     certbot_renew "$LIN" || e2e_die "certbot renew failed"
     for user in "$SVC" "$SVC2"; do

@@ -232,8 +232,9 @@ public struct AccessFixPlanner: Sendable {
                     ? "\(name) reads through group \(choice)"
                     : "\(name) reads these files now through their current group: it keeps access through \(choice)"))
         }
-        if shared.contains(account.name) {
-            notes.append("running processes of \(account.name) keep their old groups: restart the service after the grant so it gets group \(choice)")
+        if !shared.isEmpty {
+            notes.append("running processes keep the groups they started with: restart the service of \(shared.joined(separator: " and ")) after the grant so it runs with group \(choice)"
+                + (shared.count > 1 ? " (until then the files' new group is not theirs: the next reload would fail)" : ""))
         }
         return AccessFixPlan(
             user: account.name, lineages: names, group: choice,

@@ -508,6 +508,23 @@ public struct Doctor: Sendable {
                     fix: "make the lineage for \(host) the listener's default certificate (the one served without SNI), reload, then check: \(rerun)"))
             }
         }
+        // A process started before its account joined the key's group cannot read a renewed key.
+        var warnedPIDs: Set<Int32> = []
+        for row in rows {
+            guard let owner = row.owner, let pid = owner.pid, !warnedPIDs.contains(pid),
+                let check = checks.first(where: { $0.account.uid == owner.uid }),
+                let key = check.lineageReport?.files[.privkey], let info = key.info,
+                check.account.groups.contains(info.st_gid), info.st_gid != check.account.gid,
+                let running = SocketOwners.processGroups(pid), !running.contains(info.st_gid)
+            else { continue }
+            warnedPIDs.insert(pid)
+            let group = Account.groupName(info.st_gid)
+            problems.append(Problem(
+                .warning, .groupNotInProcess, path: key.realPath, user: check.account.name,
+                message: "\(owner.summary) started before \(check.account.name) joined group \(group), which reads \(key.realPath): the running process does not have it, so its next reload cannot read the key",
+                fix: "restart \(owner.process ?? "the service") (a reload keeps the old groups), then check: \(rerun)"))
+        }
+
         // The checks as each serving account: every problem of the lineage, naming the account.
         for check in checks {
             for problem in check.lineageReport?.problems ?? [] {
@@ -538,9 +555,9 @@ public struct Doctor: Sendable {
             steps.append("let \(check.account.name) read \(check.lineage) for good: `certreload grant \(check.account.name) \(check.lineage)` (or paste the whole fix above)"
                 + (restart.map { "; then restart \($0.process ?? "the server") so it runs with group \(plan.group) and loads the certificate" } ?? ""))
         }
-        let order: [ProblemCode] = [.starttlsNotOffered, .verifyWrongCertificate, .verifyStale, .hostnameNotCovered, .expired, .sniDefaultDiffers, .verifyUntrusted, .verifyHandshakeFailed, .starttlsRefused, .verifyConnectFailed]
+        let order: [ProblemCode] = [.groupNotInProcess, .starttlsNotOffered, .verifyWrongCertificate, .verifyStale, .hostnameNotCovered, .expired, .sniDefaultDiffers, .verifyUntrusted, .verifyHandshakeFailed, .starttlsRefused, .verifyConnectFailed]
         for code in order {
-            for problem in problems where problem.code == code && problem.path?.contains("://") == true {
+            for problem in problems where problem.code == code && (problem.path?.contains("://") == true || code == .groupNotInProcess) {
                 if code == .verifyWrongCertificate && problem.user != nil && !steps.isEmpty { continue }
                 // The last step proves everything: no need to repeat it in each.
                 if let fix = problem.fix?.replacingFirstOccurrence(of: ", then check: \(rerun)", with: "") {
