@@ -79,6 +79,8 @@ public struct AccessFixSystem: Sendable {
     public var accountsIn: @Sendable (gid_t) -> [String]
     /// The target of a symbolic link, as written.
     public var linkTarget: @Sendable (String) -> String?
+    /// The name of a group (its number when it has none).
+    public var groupName: @Sendable (gid_t) -> String
 
     public enum FileKind: Sendable { case directory, regular, symlink, other }
 
@@ -87,8 +89,10 @@ public struct AccessFixSystem: Sendable {
         list: @escaping @Sendable (String) -> [String]?,
         groupID: @escaping @Sendable (String) -> gid_t?,
         accountsIn: @escaping @Sendable (gid_t) -> [String],
-        linkTarget: @escaping @Sendable (String) -> String?
+        linkTarget: @escaping @Sendable (String) -> String?,
+        groupName: @escaping @Sendable (gid_t) -> String = { Account.groupName($0) }
     ) {
+        self.groupName = groupName
         self.entry = entry
         self.list = list
         self.groupID = groupID
@@ -191,7 +195,7 @@ public struct AccessFixPlanner: Sendable {
         var notes: [String] = []
         let targets = collectTargets(names, notes: &notes)
         guard account.uid != 0 else {
-            return AccessFixPlan(user: account.name, lineages: names, group: Account.groupName(0), sharedWith: [], changes: [], notes: ["root reads everything: nothing to grant"])
+            return AccessFixPlan(user: account.name, lineages: names, group: system.groupName(0), sharedWith: [], changes: [], notes: ["root reads everything: nothing to grant"])
         }
 
         // The group: --group; else the newest key's group when the user is in it already;
@@ -203,9 +207,9 @@ public struct AccessFixPlanner: Sendable {
             choice = group
             explicit = true
         } else if let keyGroup = newestKeyGroup, keyGroup != 0, account.groups.contains(keyGroup) {
-            choice = Account.groupName(keyGroup)
+            choice = system.groupName(keyGroup)
         } else {
-            choice = Account.groupName(account.gid)
+            choice = system.groupName(account.gid)
         }
         var attempt = changes(through: choice, targets: targets)
         if !attempt.displaced.isEmpty && !explicit && choice != Self.sharedGroup {
@@ -328,7 +332,7 @@ public struct AccessFixPlanner: Sendable {
                     }
                 }
                 changes.append(AccessFixChange(
-                    .changeGroup(path: target.path, group: groupName, from: Account.groupName(permissions.group)),
+                    .changeGroup(path: target.path, group: groupName, from: system.groupName(permissions.group)),
                     reason: "\(target.label) (\(summary))"))
             }
             if permissions.mode & bit == 0 {

@@ -14,6 +14,16 @@ public struct ArchivedCertificate: Sendable {
     public var notAfter: Int64?
     /// When certbot wrote the file (its mtime).
     public var writtenAt: Int64
+
+    public init(lineage: String, version: Int, path: String, sha256: String, subjectAltNames: [String], notAfter: Int64?, writtenAt: Int64) {
+        self.lineage = lineage
+        self.version = version
+        self.path = path
+        self.sha256 = sha256
+        self.subjectAltNames = subjectAltNames
+        self.notAfter = notAfter
+        self.writtenAt = writtenAt
+    }
 }
 
 /// Where a served leaf is on disk.

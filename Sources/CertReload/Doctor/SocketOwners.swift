@@ -13,6 +13,13 @@ public struct ListeningSocket: Sendable, Equatable {
     public var uid: uid_t
     public var inode: UInt64
 
+    public init(address: String, port: UInt16, uid: uid_t, inode: UInt64) {
+        self.address = address
+        self.port = port
+        self.uid = uid
+        self.inode = inode
+    }
+
     public var isWildcard: Bool { address == "0.0.0.0" || address == "::" }
 }
 

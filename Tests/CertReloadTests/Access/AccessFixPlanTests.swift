@@ -50,7 +50,8 @@ final class FakeCertbotTree: @unchecked Sendable {
             },
             groupID: { name in self.groups[name] ?? gid_t(name).flatMap { gid in self.groups.values.contains(gid) ? gid : nil } },
             accountsIn: { self.members[$0] ?? [] },
-            linkTarget: { self.links[$0] })
+            linkTarget: { self.links[$0] },
+            groupName: { gid in self.groups.first { $0.value == gid }?.key ?? String(gid) })
     }
 
     /// Applies a plan the way grant does: group changes, then only added group bits.
