@@ -163,6 +163,15 @@ for path in "$C/live" "$C/archive" "$C/archive/$LIN/privkey1.pem" "$C/archive/$L
 done
 assert_word "the plan ends with the command that proves it" "prove" "$(json_eval "$J" "d['plan'][-1].split(':')[0]")"
 
+# The two reports this project was born from, each on its own (README shows these outputs).
+cr_show seed1 doctor "$HOST" --connect 127.0.0.1 --port "smtp=$SMTP" --certbot-dir "$C" --ca-file "$ROOT_CA"
+assert_eq "seed 1 (STARTTLS not offered on Stalwart's port 25): exit 1" "1" "$CR_RC"
+assert_contains "seed 1: starttls-not-offered with Stalwart's useTls" "[starttls-not-offered]" "$CR_OUT"
+cr_show seed2 doctor "$HOST" --connect 127.0.0.1 --port "imaps=$IMAPS" --certbot-dir "$C" --ca-file "$ROOT_CA"
+assert_eq "seed 2 (self-signed certificate): exit 1" "1" "$CR_RC"
+assert_contains "seed 2: verify-wrong-certificate" "[verify-wrong-certificate]" "$CR_OUT"
+assert_contains "seed 2: the access problem as stalwart" "[not-traversable]" "$CR_OUT"
+
 # Default ports: a closed one is reported, not an error.
 cr_run d-default doctor "$HOST" --connect 127.0.0.1 --certbot-dir "$C" --format json
 assert_eq "default ports: no verify-connect-failed for closed default ports" "" "$(json_eval "$CR_OUT" "[p['code'] for p in d['problems'] if p['code']=='verify-connect-failed']")"
