@@ -9,7 +9,7 @@ import Musl
 
 extension CertReloadCommand {
     /// `certreload check`: resolve, validate and access-check lineages.
-    struct Check: ParsableCommand {
+    struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check lineages: links, access as the service user, PEM, key, chain, dates, names.",
             discussion: """
@@ -61,9 +61,9 @@ extension CertReloadCommand {
             if warnDays < 0 { throw ValidationError("--warn-days must be 0 or more") }
         }
 
-        func run() throws {
+        func run() async throws {
             if let configFile {
-                try runConfigured(configFile)
+                try await runConfigured(configFile)
                 return
             }
             // No --user, no files, and a configuration is there: each target as its own user.
@@ -72,7 +72,7 @@ extension CertReloadCommand {
                 if output.format == .text {
                     Output.write("No --user given: checking each target of \(defaultConfig) as its own user (--user USER checks as one account instead).\n\n")
                 }
-                try runConfigured(defaultConfig)
+                try await runConfigured(defaultConfig)
                 return
             }
             let account = try user.map { name throws(UsageError) in try Account.named(name) }
@@ -100,7 +100,7 @@ extension CertReloadCommand {
         }
 
         /// `check --config FILE [TARGET…]`: one report per target, as its user, with its names.
-        private func runConfigured(_ path: String) throws {
+        private func runConfigured(_ path: String) async throws {
             let configuration = try ConfiguredTargets.load(ConfigFileOptions(path: path))
             let targets = try ConfiguredTargets.select(lineages, from: configuration)
             var usable = true
@@ -108,7 +108,7 @@ extension CertReloadCommand {
             var text = ""
             for target in targets {
                 let pipeline = TargetPipeline(configuration: configuration, target: target, logger: ConfiguredTargets.logger())
-                let report = try pipeline.check()
+                let report = try await pipeline.check()
                 usable = usable && report.usable
                 documents.append((target.name, CheckRendering.json(report)))
                 text += "== target \(target.name) (user \(target.user ?? "not set: checked as \(Account.current().name)"))\n" + CheckRendering(color: Output.colorOnStandardOutput).text(report, now: Int64(time(nil))) + "\n"

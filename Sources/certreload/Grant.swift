@@ -95,7 +95,7 @@ extension CertReloadCommand {
             let refreshed = try Account.named(user)
             let report = try Checker(options: CheckOptions(serviceUser: refreshed), accessMethod: geteuid() == 0 ? .tried : nil).check(sources)
             for lineage in report.lineages {
-                let access = lineage.problems.filter { [.notTraversable, .unreadable, .accessLostOnRenewal].contains($0.code) }
+                let access = lineage.problems.filter { ProblemCode.access.contains($0.code) }
                 if access.isEmpty {
                     let next = lineage.files[.privkey].flatMap { FilePermissions.of($0.realPath) }.map { PermissionModel.nextRenewalKey(after: $0) }
                     let forecast = next.map { "; after the next renewal the new key (mode \(octalMode($0.mode)), group \(Account.groupName($0.group))) stays readable" } ?? ""

@@ -161,8 +161,8 @@ public struct Doctor: Sendable {
         let started = ProbeDeadline.now()
         let now = Int64(time(nil))
         let certbot = self.certbot
-        async let diskScan = ProbeThread.run { DiskCertificates.scan(certbot) }
-        async let socketScan = ProbeThread.run { () -> ([ListeningSocket], [UInt64: [Int32]]) in
+        async let diskScan = Blocking.run { _ in DiskCertificates.scan(certbot) }
+        async let socketScan = Blocking.run { (_: CancellationFlag) -> ([ListeningSocket], [UInt64: [Int32]]) in
             let sockets = SocketOwners.listening()
             return (sockets, SocketOwners.holders(of: Set(sockets.map(\.inode))))
         }
@@ -234,8 +234,8 @@ public struct Doctor: Sendable {
         }
         let withSNI = tlsProbe(endpoint, sni: true)
         let withoutSNI = tlsProbe(endpoint, sni: false)
-        async let first = ProbeThread.run { Result { () throws(TLSProbeFailure) in try withSNI.run() } }
-        async let second = ProbeThread.run { Result { () throws(TLSProbeFailure) in try withoutSNI.run() } }
+        async let first = Blocking.run { _ in Result { () throws(TLSProbeFailure) in try withSNI.run() } }
+        async let second = Blocking.run { _ in Result { () throws(TLSProbeFailure) in try withoutSNI.run() } }
         let (sniOutcome, noSNIOutcome) = await (first, second)
 
         var row = DoctorRow(
@@ -267,7 +267,7 @@ public struct Doctor: Sendable {
                     // No greeting: perhaps an implicit-TLS port probed as STARTTLS.
                     if let implicit = makeEndpoint(Doctor.implicitScheme(port.scheme), port.port) {
                         let again = tlsProbe(implicit, sni: true)
-                        if case .success(let served) = await ProbeThread.run({ Result { () throws(TLSProbeFailure) in try again.run() } }) {
+                        if case .success(let served) = await Blocking.run({ _ in Result { () throws(TLSProbeFailure) in try again.run() } }) {
                             row.state = .open
                             row.transport = "implicit TLS"
                             row.startTLSOffered = nil
@@ -382,7 +382,7 @@ public struct Doctor: Sendable {
             // Names are judged per port (hostname-not-covered); the check is about the files.
             let hostnames: [String] = []
             let account = item.account
-            let report = await ProbeThread.run { try? Checker(options: CheckOptions(serviceUser: account, hostnames: hostnames)).check([source]) }
+            let report = await Blocking.run { _ in try? Checker(options: CheckOptions(serviceUser: account, hostnames: hostnames)).check([source]) }
             if let report { checks.append(DoctorCheck(account: item.account, lineage: item.lineage, reason: item.reason, report: report)) }
         }
         return checks

@@ -9,11 +9,7 @@ struct ProbeDeadline: Sendable {
     /// Nanoseconds on CLOCK_MONOTONIC.
     let instant: Int64
 
-    static func now() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
-    }
+    static func now() -> Int64 { MonotonicClock.nanoseconds() }
 
     init(secondsFromNow seconds: Double) {
         let clamped = min(max(seconds, 0), 86_400)

@@ -100,7 +100,7 @@ public struct TLSProbe: Sendable {
             guard let parsed = DialTarget(connect: connect, defaultPort: endpoint.probePort) else {
                 throw TLSProbeFailure(
                     code: .verifyConnectFailed,
-                    message: "the connect address \"\(ProbeText.printable(connect, limit: 100))\" is not host, host:port or [IPv6]:port",
+                    message: "the connect address \"\(ProbeText.printable(connect, limit: 100))\" is not an address or host name (the port is the verify URL's)",
                     transcript: [])
             }
             target = parsed
@@ -167,10 +167,7 @@ public struct TLSProbe: Sendable {
 }
 
 extension ProbeText {
-    static func seconds(_ value: Double) -> String {
-        let tenths = Int((value * 10).rounded())
-        return tenths % 10 == 0 ? "\(tenths / 10) s" : "\(tenths / 10).\(tenths % 10) s"
-    }
+    static func seconds(_ value: Double) -> String { DurationText.seconds(value) }
 }
 
 /// An OpenSSL failure at the TLS boundary, with the drained error queue.

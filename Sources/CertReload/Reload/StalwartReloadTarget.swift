@@ -4,7 +4,7 @@
 /// With `api = auto` it tries JMAP first and falls back to REST only when the server does
 /// not know that method (404 on /jmap/, `unknownMethod`, `unknownCapability`); an answer
 /// that refuses the credentials never falls back.
-public struct StalwartReloadTarget: ReloadTarget {
+public struct StalwartReloadTarget: BlockingReloadTarget {
     public var endpoint: HTTPEndpoint
     public var api: ReloadConfiguration.StalwartAPI
     public var token: SecretSource?
@@ -44,9 +44,9 @@ public struct StalwartReloadTarget: ReloadTarget {
         return "Stalwart (\(kind)) at \(endpoint)"
     }
 
-    public func reload(context: ReloadContext) throws(ReloadError) -> String {
+    public func reloadBlocking(context: ReloadContext) throws(ReloadError) -> String {
         let authorization = try credentials(context)
-        let client = HTTPClient(logger: context.logger)
+        let client = HTTPClient(context: context)
         let started = MonotonicClock.now()
         func remaining() -> Double { max(0.001, context.timeout - (MonotonicClock.now() - started)) }
 

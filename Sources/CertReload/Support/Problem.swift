@@ -56,6 +56,18 @@ public enum ProblemCode: String, Sendable, CaseIterable, Codable {
     case tokenFileInsecure = "token-file-insecure"
 }
 
+extension ProblemCode {
+    /// Resolving certbot's links failed: the files cannot be found or read as regular files.
+    public static let resolution: Set<ProblemCode> = [
+        .missing, .danglingLink, .linkLoop, .notRegularFile, .tooLarge, .versionMismatch, .wrongLinkTarget,
+    ]
+    /// The lineage is not one usable set of files: certbot is half-way through a renewal, or
+    /// the files do not belong together. Watch waits for these to clear; nothing reloads on them.
+    public static let inconsistentLineage: Set<ProblemCode> = resolution.union([.badPEM, .keyMismatch, .chainMismatch])
+    /// The service user cannot reach or keep reaching the files.
+    public static let access: Set<ProblemCode> = [.notTraversable, .unreadable, .accessLostOnRenewal]
+}
+
 /// One thing wrong with a lineage, worded for the person who has to fix it.
 public struct Problem: Sendable, Equatable {
     public var severity: Severity

@@ -23,7 +23,7 @@ public enum LineageSettling {
                 }
             }
             let result = await SettleWindow(settle: settle, settleMax: settleMax).wait(
-                changes: changes, inspect: { LineageSnapshot.inspect(source) })
+                changes: changes, inspect: { await LineageSnapshot.inspected(source) })
             inotify.cancel()
             continuation.finish()
             return result

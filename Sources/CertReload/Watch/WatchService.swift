@@ -144,7 +144,7 @@ public struct WatchService: Sendable {
             }
             pending = false
             let result = await window.wait(
-                changes: slot.changes, inspect: { LineageSnapshot.inspect(slot.source) },
+                changes: slot.changes, inspect: { await LineageSnapshot.inspected(slot.source) },
                 shouldStop: { generation.isStopping })
             switch result {
             case .stopped:
@@ -196,6 +196,10 @@ public struct WatchService: Sendable {
         var firstPass = true
         var backoff: Duration?
         var accessProblems: [String: Problem]?
+        // Findings of the last failed run: a retry that finds the same logs nothing new.
+        // Access and expiry are logged by checkAccessAndExpiry, as transitions and reminders.
+        let outcomeLog = OutcomeLog(logger: logger, skippingCodes: ProblemCode.access.union([.expiringSoon, .expired]))
+        var loggedFindings: Set<String> = []
         let clock = ContinuousClock()
         while true {
             if !firstPass {
@@ -215,7 +219,7 @@ public struct WatchService: Sendable {
                 }
             }
             if slot.takeCheckWanted() {
-                checkAccessAndExpiry(target, configuration: configuration, runner: runner, logger: logger, known: &accessProblems)
+                await checkAccessAndExpiry(target, configuration: configuration, runner: runner, logger: logger, known: &accessProblems)
             }
             let snapshots = slot.lineages.map(\.snapshot)
             guard !snapshots.isEmpty, snapshots.allSatisfy(\.consistent), let sha = snapshots[0].sha256 else {
@@ -233,6 +237,7 @@ public struct WatchService: Sendable {
             let action: TargetPipeline.Action =
                 state.deployedSHA256 != sha && !firstPass ? .deploy : .reload(force: false, dryRun: false)
             let outcome = await runner.run(action, target: target, configuration: configuration, logger: logger)
+            loggedFindings = outcomeLog.log(outcome, alreadyLogged: loggedFindings)
             if outcome.succeeded {
                 backoff = nil
                 generation.status.target(target.name, failing: false)
@@ -255,19 +260,18 @@ public struct WatchService: Sendable {
     private func checkAccessAndExpiry(
         _ target: TargetConfiguration, configuration: Configuration, runner: any WatchTargetRunner, logger: Logger,
         known: inout [String: Problem]?
-    ) {
+    ) async {
         let report: CheckReport
         do {
-            report = try runner.check(target: target, configuration: configuration, logger: logger)
+            report = try await runner.check(target: target, configuration: configuration, logger: logger)
         } catch {
             logger.error("\(target.name): check failed: \(error)")
             return
         }
-        let accessCodes: Set<ProblemCode> = [.notTraversable, .unreadable, .accessLostOnRenewal]
         var now: [String: Problem] = [:]
         for lineage in report.lineages {
             for problem in lineage.problems {
-                if accessCodes.contains(problem.code) {
+                if ProblemCode.access.contains(problem.code) {
                     now["\(lineage.name) \(problem.path ?? "")"] = problem
                 } else if problem.code == .expiringSoon || problem.code == .expired {
                     logger.warning(

@@ -21,7 +21,7 @@ struct ProbeVerifierTests {
         let endpoint = try VerifyEndpoint(parsing: "\(scheme)://\(host):\(port)")
         return Verifier(
             endpoint: endpoint, expectedSHA256: fixture.leaf.sha256, previousSHA256: previous?.sha256,
-            connect: "127.0.0.1:\(port)", caFile: fixture.path("root.pem"), timeout: timeout,
+            connect: "127.0.0.1", caFile: fixture.path("root.pem"), timeout: timeout,
             probeWithoutSNI: withoutSNI)
     }
 
@@ -197,7 +197,7 @@ struct ProbeVerifierTests {
         let listener = try SilentListener()
         let probe = TLSProbe(
             endpoint: try VerifyEndpoint(parsing: "smtp://\(Self.host):\(listener.port)"),
-            connect: "127.0.0.1:\(listener.port)", timeout: 0.5)
+            connect: "127.0.0.1", timeout: 0.5)
         let started = ProbeDeadline.now()
         let failure = try #require(throws: TLSProbeFailure.self) { try probe.run() }
         #expect(Double(ProbeDeadline.now() - started) / 1e9 < 3)
@@ -304,8 +304,8 @@ struct ProbeVerifierTests {
                 + ["--nosni-cert", fixture.path("selfsigned.pem"), "--nosni-key", fixture.path("selfsigned-key.pem")],
             fixture)
         let endpoint = try VerifyEndpoint(parsing: "pop3://\(Self.host):\(server.port)")
-        let withSNI = try TLSProbe(endpoint: endpoint, connect: "127.0.0.1:\(server.port)").run()
-        let without = try TLSProbe(endpoint: endpoint, sendServerName: false, connect: "127.0.0.1:\(server.port)").run()
+        let withSNI = try TLSProbe(endpoint: endpoint, connect: "127.0.0.1").run()
+        let without = try TLSProbe(endpoint: endpoint, sendServerName: false, connect: "127.0.0.1").run()
         #expect(withSNI.leaf.sha256 == fixture.leaf.sha256)
         #expect(without.leaf.sha256 == fixture.selfSigned.sha256)
         #expect(without.serverName == nil)
