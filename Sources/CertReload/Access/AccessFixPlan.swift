@@ -58,6 +58,15 @@ public struct AccessFixPlan: Sendable {
     /// Things the plan cannot change (outside certbot's tree) or that a person must do after it.
     public var notes: [String]
 
+    public init(user: String, lineages: [String], group: String, sharedWith: [String], changes: [AccessFixChange], notes: [String]) {
+        self.user = user
+        self.lineages = lineages
+        self.group = group
+        self.sharedWith = sharedWith
+        self.changes = changes
+        self.notes = notes
+    }
+
     public var isEmpty: Bool { changes.isEmpty }
 
     /// One block to paste as root.
