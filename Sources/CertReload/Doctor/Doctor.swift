@@ -90,6 +90,8 @@ public struct DoctorCheck: Sendable {
     public var account: Account
     public var lineage: String
     public var reason: String
+    /// The ports whose server this check stands for (empty for --user without a served port).
+    public var ports: [Int]
     public var report: CheckReport
 
     public var lineageReport: LineageReport? { report.lineages.first }
@@ -337,7 +339,7 @@ public struct Doctor: Sendable {
     // MARK: Checks as the serving account
 
     func runChecks(rows: [DoctorRow], disk: DiskCertificates, covering: [(name: String, wildcard: Bool)]) async -> [DoctorCheck] {
-        var wanted: [(account: Account, lineage: String, reason: String)] = []
+        var wanted: [(account: Account, lineage: String, reason: String, ports: [Int])] = []
         let fallbackLineage = lineage ?? covering.first?.name
         for row in rows where row.state == .open || row.state == .failed {
             var name = fallbackLineage
@@ -365,15 +367,16 @@ public struct Doctor: Sendable {
             }
             guard let account else { continue }
             if let index = wanted.firstIndex(where: { $0.account.uid == account.uid && $0.lineage == name }) {
-                if !wanted[index].reason.contains("port \(row.port.port)") && why != "--user" {
-                    wanted[index].reason += "; port \(row.port.port)"
+                if !wanted[index].ports.contains(row.port.port) {
+                    wanted[index].ports.append(row.port.port)
+                    if why != "--user" { wanted[index].reason += "; port \(row.port.port)" }
                 }
                 continue
             }
-            wanted.append((account, name, why))
+            wanted.append((account, name, why, [row.port.port]))
         }
         if wanted.isEmpty, let name = fallbackLineage, let user {
-            wanted.append((user, name, "--user"))
+            wanted.append((user, name, "--user", []))
         }
         let certbot = self.certbot
         var checks: [DoctorCheck] = []
@@ -383,7 +386,7 @@ public struct Doctor: Sendable {
             let hostnames: [String] = []
             let account = item.account
             let report = await Blocking.run { _ in try? Checker(options: CheckOptions(serviceUser: account, hostnames: hostnames)).check([source]) }
-            if let report { checks.append(DoctorCheck(account: item.account, lineage: item.lineage, reason: item.reason, report: report)) }
+            if let report { checks.append(DoctorCheck(account: item.account, lineage: item.lineage, reason: item.reason, ports: item.ports, report: report)) }
         }
         return checks
     }
@@ -456,9 +459,7 @@ public struct Doctor: Sendable {
                 continue
             }
             guard let served = row.withSNI else { continue }
-            let check = checks.first { check in
-                check.reason.contains("port \(row.port.port)") || check.reason == "--user"
-            }
+            let check = checks.first { $0.ports.contains(row.port.port) }
             switch served.disk {
             case .current:
                 break

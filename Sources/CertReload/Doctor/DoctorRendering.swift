@@ -90,6 +90,7 @@ public struct DoctorRendering: Sendable {
             ("uid", .int(Int64(check.account.uid))),
             ("lineage", .string(check.lineage)),
             ("reason", .string(check.reason)),
+            ("ports", .array(check.ports.map { .int(Int64($0)) })),
             ("method", .string(check.report.accessMethod.rawValue)),
             ("usable", .bool(check.report.usable)),
         ]
