@@ -117,7 +117,10 @@ extension CertReloadCommand {
                     do {
                         result = try await LineageSettling.wait(
                             certbotDirectory: configuration.certbotDirectory, lineage: name, settle: .seconds(settle),
-                            settleMax: .seconds(max(settle, min(settleMax, seconds))))
+                            settleMax: .seconds(max(settle, min(settleMax, seconds))),
+                            waiting: { snapshot in
+                                Output.write("lineage \(name) is not consistent yet (\(snapshot.summary)): waiting for it to settle, at most \(DurationText.seconds(min(settleMax, seconds)))\n")
+                            })
                     } catch {
                         Output.standardError("certreload: \(error)")
                         return false

@@ -7,9 +7,6 @@
 #include <systemd/sd-journal.h>
 #include <systemd/sd-daemon.h>
 
-/* Spawning the programs of command reload targets. */
-#include "certreload_spawn.h"
-
 /* Typed wrappers for libsystemd's variadic calls. Each returns what libsystemd returns:
    >= 0 on success, -errno on failure (with `error` filled for D-Bus errors). */
 

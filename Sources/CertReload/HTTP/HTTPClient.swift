@@ -5,7 +5,7 @@ import Musl
 #endif
 public import Logging
 internal import CCurl
-internal import CCertReloadShims
+internal import CCertReloadShims.Curl
 
 /// Where an HTTP API listens: an `http(s)://host[:port][/base]` URL, or `unix:/path/to.sock`.
 public struct HTTPEndpoint: Sendable, Equatable, CustomStringConvertible {

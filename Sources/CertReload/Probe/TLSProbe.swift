@@ -4,7 +4,8 @@ import Glibc
 import Musl
 #endif
 internal import COpenSSL
-internal import CCertReloadShims
+internal import CCertReloadShims.TLS
+internal import CCertReloadShims.X509
 
 /// Whether the served chain leads to a trusted root; reported beside the probe, never a reason to fail it.
 public struct TrustEvaluation: Sendable, Equatable {

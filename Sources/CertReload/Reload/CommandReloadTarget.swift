@@ -5,7 +5,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-internal import CCertReloadShims
+internal import CCertReloadShims.Access
 
 /// Runs a program as argv (never through a shell) to reload a server, such as
 /// `["/usr/sbin/postfix", "reload"]`.

@@ -4,7 +4,7 @@ import Glibc
 import Musl
 #endif
 internal import CSystemd
-internal import CCertReloadShims
+internal import CCertReloadShims.Systemd
 
 /// A failed sd-bus call: the libsystemd function (or D-Bus method) that failed, its errno and,
 /// when the peer answered with a D-Bus error, that error's name and text.

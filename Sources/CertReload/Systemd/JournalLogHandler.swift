@@ -5,7 +5,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-internal import CCertReloadShims
+internal import CCertReloadShims.Systemd
 
 /// A swift-log handler that writes structured entries to journald with `sd_journal_sendv`:
 /// MESSAGE, PRIORITY, SYSLOG_IDENTIFIER=certreload, CODE_FILE/CODE_LINE/CODE_FUNC, and each

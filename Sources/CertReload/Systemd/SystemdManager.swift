@@ -4,7 +4,7 @@ import Glibc
 import Musl
 #endif
 internal import CSystemd
-internal import CCertReloadShims
+internal import CCertReloadShims.Systemd
 
 /// What systemd reported when a job ended: `done`, or why it did not.
 public struct SystemdJob: Sendable, Equatable {

@@ -238,6 +238,7 @@ public struct WatchService: Sendable {
                 state.deployedSHA256 != sha && !firstPass ? .deploy : .reload(force: false, dryRun: false)
             let outcome = await runner.run(action, target: target, configuration: configuration, logger: logger)
             loggedFindings = outcomeLog.log(outcome, alreadyLogged: loggedFindings)
+            if generation.isStopping { return }  // cut short by the stop: no retry to announce
             if outcome.succeeded {
                 backoff = nil
                 generation.status.target(target.name, failing: false)

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import CertReload
+@testable import CertReloadDemo
 
 #if canImport(Glibc)
 import Glibc

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import CertReload
+@testable import CertReloadDemo
 
 @Suite("Probe: verify URLs")
 struct ProbeURLTests {

@@ -6,6 +6,7 @@ import Musl
 import Testing
 
 @testable import CertReload
+@testable import CertReloadDemo
 
 /// Verify against real TLS peers on loopback: `openssl s_server` for implicit TLS and
 /// Tests/Support/starttls_server.py (Python's ssl, i.e. OpenSSL) for STARTTLS.
@@ -115,7 +116,7 @@ struct ProbeVerifierTests {
         let fixture = try ProbeFixture()
         let server = try python("smtp", serving("previous-fullchain.pem", "previous-privkey.pem", fixture), fixture)
         let started = ProbeDeadline.now()
-        let verifier = try verifier("smtp", port: server.port, fixture: fixture, previous: fixture.previous, timeout: 1)
+        let verifier = try verifier("smtp", port: server.port, fixture: fixture, previous: fixture.previous, timeout: 3)
         let result = await verifier.verify()
         let elapsed = Double(ProbeDeadline.now() - started) / 1e9
 

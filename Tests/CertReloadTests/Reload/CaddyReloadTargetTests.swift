@@ -6,6 +6,7 @@ import Musl
 import Logging
 import Testing
 @testable import CertReload
+@testable import CertReloadDemo
 
 /// A real Caddy (/usr/bin/caddy) on loopback, serving HTTPS from certbot-style files.
 final class CaddyUnderTest {

@@ -1,5 +1,6 @@
 import Testing
 @testable import CertReload
+@testable import CertReloadDemo
 
 @Suite("Generic HTTP reload target against the fake server")
 struct HTTPReloadTargetTests {

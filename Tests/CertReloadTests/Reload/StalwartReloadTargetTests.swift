@@ -6,6 +6,7 @@ import Musl
 import Logging
 import Testing
 @testable import CertReload
+@testable import CertReloadDemo
 
 /// Tests/Support/fake_stalwart.py, running on loopback for one test.
 final class FakeStalwart {

@@ -1,6 +1,7 @@
 import Testing
 
 @testable import CertReload
+@testable import CertReloadDemo
 
 #if canImport(Glibc)
 import Glibc
@@ -37,11 +38,19 @@ struct WatchDeploySettleTests {
         try fixture.issue(version: 2, link: false)
         try fixture.writer.link(lineage: "example.com", .cert, toVersion: 2)  // certbot half-way
         let child = try start(fixture, settleMax: 30)
-        // Whenever the child looks before this, it sees a half-updated set and keeps waiting.
+        // Finish certbot's work only once the child has looked and said that it waits.
+        var output = ""
+        while let line = try child.readLine(timeout: 20) {
+            output += line + "\n"
+            if line.contains("is not consistent yet") { break }
+        }
+        #expect(output.contains("lineage example.com is not consistent yet ([version-mismatch]"), "\(output)")
+        #expect(child.wait(timeout: 0.3) == nil, "still waiting, nothing deployed yet")
+        #expect(StateStore(directory: fixture.state).load("web").deployedSHA256 == nil)
         for file in [LineageFile.privkey, .chain, .fullchain] {
             try fixture.writer.link(lineage: "example.com", file, toVersion: 2)
         }
-        let output = try child.readAll(timeout: 20)
+        output += try child.readAll(timeout: 20)
         #expect(output.contains("lineage example.com settled: version 2"), "\(output)")
         #expect(output.contains("[web] OK: deployed"), "\(output)")
         #expect(child.wait(timeout: 10) == 0)

@@ -1,3 +1,4 @@
+public import CertReload
 public import Logging
 
 #if canImport(Glibc)
