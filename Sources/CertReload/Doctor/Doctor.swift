@@ -476,7 +476,7 @@ public struct Doctor: Sendable {
                 if served.selfSigned { message += ". Clients get a self-signed certificate: the server could not load the configured one and fell back to one it generated" }
                 if let check, let blocking = check.accessProblems.first {
                     message += ". That is explained by access: \(blocking.message)"
-                    fix = "let \(check.account.name) read the lineage (the whole fix below, or `certreload grant \(check.account.name) \(check.lineage)`), restart \(row.owner?.process ?? "the server") so it loads it, then check: \(rerun)"
+                    fix = "let \(check.account.name) read the lineage (the whole fix above, or `certreload grant \(check.account.name) \(check.lineage)`), restart \(row.owner?.process ?? "the server") so it loads it, then check: \(rerun)"
                 }
                 problems.append(Problem(.error, .verifyWrongCertificate, path: url, user: check?.account.name, message: message, fix: fix))
             }
