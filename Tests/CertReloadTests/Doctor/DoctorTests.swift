@@ -1,4 +1,5 @@
-import CertReload
+@testable import CertReload
+@testable import CertReloadDemo
 import Glibc
 import Testing
 
@@ -114,5 +115,53 @@ struct DoctorTests {
             #expect(report.healthy == !explicit)
             #expect(report.plan.last?.hasPrefix("prove it: certreload doctor mail.example.test") == true)
         }
+    }
+}
+
+@Suite("doctor against real TLS peers on loopback")
+struct DoctorPeerTests {
+    @Test("an implicit-TLS port named as STARTTLS: the hint, and the leaf from an implicit probe")
+    func implicitProbedAsStartTLS() async throws {
+        let fixture = try ProbeFixture()
+        let server = try LoopbackPeer.openSSLServer(
+            certificate: fixture.path("cert.pem"), key: fixture.path("privkey.pem"), chain: fixture.path("chain.pem"),
+            directory: fixture.directory)
+        let root = try FileTree.makeTemporaryDirectory(prefix: "doctor")
+        defer { FileTree.remove(root) }
+        mkdir(root + "/live", 0o755)
+        var doctor = Doctor(
+            host: "mail.example.test", connect: "127.0.0.1",
+            ports: [DoctorPort(scheme: "submission", port: Int(server.port), explicit: true)],
+            certbot: CertbotDirectory(root), caFile: fixture.path("root.pem"))
+        doctor.timeout = 1.5
+        let report = await doctor.run()
+        let row = try #require(report.rows.first)
+        #expect(row.transport == "implicit TLS")
+        #expect(row.hint?.contains("smtps=\(server.port)") == true)
+        #expect(row.withSNI?.sha256 == fixture.leaf.sha256)
+        #expect(row.withSNI?.disk == DiskMatch.none)
+        #expect(report.problems.map(\.code).contains(.verifyWrongCertificate))
+    }
+
+    @Test("a STARTTLS server that does not offer it: plaintext, its words quoted, starttls-not-offered")
+    func startTLSNotOffered() async throws {
+        let fixture = try ProbeFixture()
+        let server = try LoopbackPeer.startTLSServer(
+            ["--protocol", "imap", "--starttls", "absent", "--cert", fixture.path("fullchain.pem"), "--key", fixture.path("privkey.pem")],
+            directory: fixture.directory)
+        let root = try FileTree.makeTemporaryDirectory(prefix: "doctor")
+        defer { FileTree.remove(root) }
+        mkdir(root + "/live", 0o755)
+        let doctor = Doctor(
+            host: "mail.example.test", connect: "127.0.0.1",
+            ports: [DoctorPort(scheme: "imap", port: Int(server.port), explicit: true)], certbot: CertbotDirectory(root))
+        let report = await doctor.run()
+        let row = try #require(report.rows.first)
+        #expect(row.transport == "plaintext")
+        #expect(row.startTLSOffered == false)
+        #expect(!row.serverSaid.isEmpty)
+        let problem = try #require(report.problems.first { $0.code == .starttlsNotOffered })
+        #expect(problem.message.contains("CAPABILITY"))
+        #expect(!report.healthy)
     }
 }
