@@ -177,6 +177,14 @@ cr_run d-default doctor "$HOST" --connect 127.0.0.1 --certbot-dir "$C" --format 
 assert_eq "default ports: no verify-connect-failed for closed default ports" "" "$(json_eval "$CR_OUT" "[p['code'] for p in d['problems'] if p['code']=='verify-connect-failed']")"
 assert_eq "default ports: eight rows" "8" "$(json_eval "$CR_OUT" "len(d['ports'])")"
 
+# check without --user, with a configuration: each target as its own user, and it says which.
+printf 'certbot-dir = "%s"\nstate-dir = "%s"\n\n[target.mail]\nlineages = ["%s"]\nuser = "%s"\nreload = { command = ["/bin/true"], timeout = 5 }\n' \
+    "$C" "$E2E_TMP/state" "$LIN" "$SVC" >"$E2E_TMP/certreload.toml"
+CERTRELOAD_CONFIG=$E2E_TMP/certreload.toml cr_show c-config check
+assert_eq "check with a configuration and no --user: exit 1 (stalwart cannot read)" "1" "$CR_RC"
+assert_contains "check with a configuration: says it checks each target as its own user" "checking each target of $E2E_TMP/certreload.toml as its own user" "$CR_OUT"
+assert_contains "check with a configuration: names the target's user" "== target mail (user $SVC)" "$CR_OUT"
+
 # --- 2. one grant, dry run and second run change nothing ---------------------------------------
 e2e_section "2. grant: dry run, the grant, a second run"
 cr_check c-before --certbot-dir "$C" --user "$SVC" "$LIN"
