@@ -116,7 +116,7 @@ struct ProbeVerifierTests {
         let fixture = try ProbeFixture()
         let server = try python("smtp", serving("previous-fullchain.pem", "previous-privkey.pem", fixture), fixture)
         let started = ProbeDeadline.now()
-        let verifier = try verifier("smtp", port: server.port, fixture: fixture, previous: fixture.previous, timeout: 3)
+        let verifier = try verifier("smtp", port: server.port, fixture: fixture, previous: fixture.previous, timeout: 6)
         let result = await verifier.verify()
         let elapsed = Double(ProbeDeadline.now() - started) / 1e9
 
