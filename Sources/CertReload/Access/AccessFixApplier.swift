@@ -58,35 +58,50 @@ public struct AccessFixApplier: Sendable {
         }
     }
 
-    /// Opens `path` without following a final link, checks it is the directory or regular file
-    /// lstat saw, and hands the descriptor over. The body returns (changed, line) or (nil, failure).
+    /// Opens `path` without following any link on the way (each directory is opened with
+    /// O_NOFOLLOW from "/", so a directory swapped for a link is refused, not followed), checks
+    /// it is the directory or regular file lstat saw, and hands the descriptor over. The body
+    /// returns (changed, line) or (nil, failure).
     private func withDescriptor(
         _ change: AccessFixChange, _ path: String, _ body: (Int32, stat) -> (Bool?, String)
     ) -> AccessFixOutcome {
         let shown = change.commandLine
+        func failed(_ text: String) -> AccessFixOutcome {
+            AccessFixOutcome(change: change, changed: false, line: shown, failure: text)
+        }
+        let components = path.split(separator: "/").map(String.init)
+        guard path.hasPrefix("/"), let name = components.last, !components.contains("..") else {
+            return failed("\(path) is not an absolute path")
+        }
+        var parent = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        for component in components.dropLast() where parent >= 0 {
+            let next = openat(parent, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let code = errno
+            close(parent)
+            parent = next
+            if next < 0 {
+                return failed("\(path): a directory on the way cannot be opened without following a link (\(component): \(errnoDescription(code)))")
+            }
+        }
+        guard parent >= 0 else { return failed("\(path): cannot open /: \(errnoDescription(errno))") }
+        defer { close(parent) }
         var before = stat()
-        guard lstat(path, &before) == 0 else {
-            return AccessFixOutcome(change: change, changed: false, line: shown, failure: "\(path): \(errnoDescription(errno))")
+        guard fstatat(parent, name, &before, AT_SYMLINK_NOFOLLOW) == 0 else {
+            return failed("\(path): \(errnoDescription(errno))")
         }
         let type = before.st_mode & S_IFMT
         guard type == S_IFDIR || type == S_IFREG else {
-            return AccessFixOutcome(
-                change: change, changed: false, line: shown,
-                failure: "\(path) is not a directory or regular file (a link or special file): not changed")
+            return failed("\(path) is not a directory or regular file (a link or special file): not changed")
         }
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (type == S_IFDIR ? O_DIRECTORY : 0))
-        guard fd >= 0 else {
-            return AccessFixOutcome(change: change, changed: false, line: shown, failure: "\(path): \(errnoDescription(errno))")
-        }
+        let fd = openat(parent, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC | (type == S_IFDIR ? O_DIRECTORY : 0))
+        guard fd >= 0 else { return failed("\(path): \(errnoDescription(errno))") }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0, info.st_dev == before.st_dev, info.st_ino == before.st_ino else {
-            return AccessFixOutcome(change: change, changed: false, line: shown, failure: "\(path) changed while certreload looked at it: not changed")
+            return failed("\(path) changed while certreload looked at it: not changed")
         }
         let (changed, text) = body(fd, info)
-        guard let changed else {
-            return AccessFixOutcome(change: change, changed: false, line: shown, failure: "\(shown): \(text)")
-        }
+        guard let changed else { return failed("\(shown): \(text)") }
         return AccessFixOutcome(change: change, changed: changed, line: text, failure: nil)
     }
 

@@ -47,4 +47,24 @@ struct AccessFixApplierTests {
         stat(outside, &info)
         #expect(info.st_mode & 0o777 == 0o600)
     }
+
+    @Test("a directory on the way swapped for a link is refused, and nothing behind it changes")
+    func refusesLinkedDirectories() throws {
+        let fixture = try LineageFixture()
+        defer { fixture.remove() }
+        try fixture.issue("example.com")
+        let elsewhere = fixture.root + "/elsewhere"
+        mkdir(elsewhere, 0o700)
+        try writeFile(elsewhere + "/privkey1.pem", "secret", mode: 0o600)
+        let archive = fixture.archive("example.com")
+        rename(archive, archive + ".moved")
+        symlink(elsewhere, archive)
+        let change = AccessFixChange(.addGroupBits(path: archive + "/privkey1.pem", bits: 0o040, from: 0o600), reason: "test")
+        let plan = AccessFixPlan(user: "nobody", lineages: ["example.com"], group: "nogroup", sharedWith: [], changes: [change], notes: [])
+        let outcome = try #require(AccessFixApplier().apply(plan).first)
+        #expect(outcome.failure?.contains("without following a link") == true)
+        var info = stat()
+        stat(elsewhere + "/privkey1.pem", &info)
+        #expect(info.st_mode & 0o777 == 0o600)
+    }
 }
