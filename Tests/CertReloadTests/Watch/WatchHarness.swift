@@ -200,6 +200,15 @@ final class WatchFixture: @unchecked Sendable {
     }
 
     func remove() { FileTree.remove(root) }
+
+    /// Writes `certreload.toml` in the fixture: this certbot and state directory, then `body`
+    /// (settings and targets). Returns its path.
+    func writeConfig(_ body: String) throws -> String {
+        let path = root + "/certreload.toml"
+        try CertbotLayoutWriter.write(
+            path, "certbot-dir = \"\(certbotDirectory)\"\nstate-dir = \"\(state)\"\n" + body, mode: 0o644)
+        return path
+    }
 }
 
 /// A running decision loop fed by a test's events.
