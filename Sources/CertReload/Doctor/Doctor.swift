@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import Logging
 
 /// One port doctor probes: `smtp=25`.
 public struct DoctorPort: Sendable, Equatable {
@@ -111,17 +112,11 @@ public struct DoctorReport: Sendable {
     public var problems: [Problem]
     /// The ordered plan: what to change, last the command that proves it.
     public var plan: [String]
+    /// What server-specific explainers (Stalwart's registry) said beside their problems.
+    public var notes: [String]
     public var elapsedSeconds: Double
 
     public var healthy: Bool { !problems.contains { $0.severity == .error } }
-}
-
-/// Hooks for explainers other engineers add: one place doctor calls them.
-public enum DoctorHooks {
-    /// Explains a Stalwart target from its registry (listeners, certificates); the Stalwart
-    /// explainer (Sources/CertReload/Stalwart/) sets this. nil: nothing to add.
-    nonisolated(unsafe) public static var stalwartExplainer:
-        (@Sendable (_ target: TargetConfiguration, _ configuration: Configuration, _ rows: [DoctorRow]) async -> [Problem])?
 }
 
 /// `certreload doctor HOST`: probes HOST's ports, matches what is served against certbot's
@@ -194,17 +189,25 @@ public struct Doctor: Sendable {
         let checks = await runChecks(rows: rows, disk: disk, covering: covering)
         var problems = diagnose(rows: rows, checks: checks, covering: covering, disk: disk)
 
-        // HOOK(stalwart): with a configuration that has a Stalwart target, its registry explainer adds its findings here.
-        if let configuration, let explain = DoctorHooks.stalwartExplainer {
+        // Stalwart targets of the configuration: what Stalwart's registry says (listeners' TLS
+        // switches, certificate objects), from Sources/CertReload/Stalwart/. The one place doctor asks a server.
+        var notes: [String] = []
+        if let configuration {
             for target in configuration.targets {
-                if case .stalwart = target.reload { problems += await explain(target, configuration, rows) }
+                guard case .stalwart = target.reload else { continue }
+                let lineages = checks.filter { target.lineages.contains($0.lineage) }.compactMap(\.lineageReport)
+                let findings = await StalwartView.explain(
+                    target: target, lineages: lineages, afterReload: false, logger: Logger(label: "certreload.doctor"),
+                    timeout: timeout)
+                problems += findings.problems
+                notes += findings.lines.map { "target \(target.name): \($0)" }
             }
         }
 
         let plan = orderedPlan(problems: problems, checks: checks, rows: rows)
         return DoctorReport(
             host: host, connect: connect, certbotDirectory: certbot.path, rows: rows, covering: covering, checks: checks,
-            problems: problems, plan: plan, elapsedSeconds: Double(ProbeDeadline.now() - started) / 1_000_000_000)
+            problems: problems, plan: plan, notes: notes, elapsedSeconds: Double(ProbeDeadline.now() - started) / 1_000_000_000)
     }
 
     // MARK: Probing

@@ -24,6 +24,7 @@ public struct DoctorRendering: Sendable {
             ("checks", .array(report.checks.map(checkJSON))),
             ("problems", .array(report.problems.map(CheckRendering.problemJSON))),
             ("plan", .array(report.plan.map(JSON.string))),
+            ("notes", .array(report.notes.map(JSON.string))),
         ])
     }
 
@@ -191,6 +192,9 @@ public struct DoctorRendering: Sendable {
             if let plan = check.lineageReport?.fixPlan {
                 out += rendering.fixPlanText(plan, indent: "  ")
             }
+        }
+        if !report.notes.isEmpty {
+            out += "\n" + report.notes.map { "  \($0)\n" }.joined()
         }
         let errors = report.problems.filter { $0.severity == .error }.count
         let warnings = report.problems.count - errors
