@@ -67,6 +67,15 @@ extension CertReloadCommand {
                 try await runConfigured(configFile)
                 return
             }
+            // No --user, no files, and a configuration is there: each target as its own user.
+            let defaultConfig = ConfigurationLoader.path(option: nil)
+            if user == nil && cert == nil && lineages.isEmpty && certbot.certbotDirectory == nil && access(defaultConfig, F_OK) == 0 {
+                if output.format == .text {
+                    Output.write("No --user given: checking each target of \(defaultConfig) as its own user (--user USER checks as one account instead).\n\n")
+                }
+                try await runConfigured(defaultConfig)
+                return
+            }
             let account = try user.map { name throws(UsageError) in try Account.named(name) }
             let sources: [LineageSource]
             if let cert, let key {
@@ -110,7 +119,7 @@ extension CertReloadCommand {
                     document = .object(members)
                 }
                 documents.append((target.name, document))
-                text += "== target \(target.name)\n" + CheckRendering(color: Output.colorOnStandardOutput).text(report, now: Int64(time(nil)))
+                text += "== target \(target.name) (user \(target.user ?? "not set: checked as \(Account.current().name)"))\n" + CheckRendering(color: Output.colorOnStandardOutput).text(report, now: Int64(time(nil)))
                 text += CheckRendering(color: Output.colorOnStandardOutput).text(server) + "\n"
             }
             switch output.format {

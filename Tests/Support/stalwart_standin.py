@@ -27,6 +27,8 @@ import datetime
 import hashlib
 import json
 import os
+import shutil
+import signal
 import socket
 import ssl
 import sys
@@ -221,7 +223,7 @@ for index, spec in enumerate(args.listener):
 
 # The certificates the listeners serve, by name ("*" for the default): (certificate PEM, key PEM).
 served = {}
-served_dir = tempfile.mkdtemp(prefix="stalwart-standin-")
+served_dir = None  # made when the first TLS session needs a chain file
 
 
 def serve_map(objects_built, previous):
@@ -579,7 +581,10 @@ chain_files = {}
 
 def chain_file(pair):
     """A file with (certificate PEM, key PEM), written once per pair."""
+    global served_dir
     if pair not in chain_files:
+        if served_dir is None:
+            served_dir = tempfile.mkdtemp(prefix="stalwart-standin-")
         path = os.path.join(served_dir, "%d.pem" % len(chain_files))
         with open(path, "w") as f:
             f.write(pair[1].strip() + "\n" + pair[0].strip() + "\n")
@@ -679,5 +684,16 @@ server.daemon_threads = True
 print(server.server_address[1], flush=True)
 print(json.dumps(created_keys), flush=True)
 threading.Thread(target=server.serve_forever, daemon=True).start()
+
+
+def leave(*_):
+    # The chain files hold (test) private keys: remove them whichever way the stand-in ends.
+    if served_dir is not None:
+        shutil.rmtree(served_dir, ignore_errors=True)
+    os._exit(0)
+
+
+signal.signal(signal.SIGTERM, leave)
+signal.signal(signal.SIGINT, leave)
 threading.Event().wait(args.lifetime)
-os._exit(0)
+leave()

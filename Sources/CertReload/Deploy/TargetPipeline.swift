@@ -304,6 +304,7 @@ public struct TargetPipeline: Sendable {
         let findings = await StalwartView.explain(target: target, lineages: job.lineages, afterReload: afterReload, logger: logger)
         job.outcome.lines.append(contentsOf: findings.lines)
         job.outcome.problems.append(contentsOf: findings.problems)
+        for problem in findings.problems { job.outcome.events.append(.finding(problem)) }
     }
 
     // MARK: - Probing

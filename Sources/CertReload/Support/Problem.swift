@@ -50,6 +50,8 @@ public enum ProblemCode: String, Sendable, CaseIterable, Codable {
     case verifyHostnameMismatch = "verify-hostname-mismatch"
     case verifyUntrusted = "verify-untrusted"
     case sniDefaultDiffers = "sni-default-differs"
+    /// doctor: the serving process started before its account joined the group that reads the key.
+    case groupNotInProcess = "group-not-in-process"
     // Configuration and secrets.
     case tokenFileInsecure = "token-file-insecure"
     // Stalwart: credentials and its certificate registry (0.16 / 1.0).

@@ -10,7 +10,7 @@ import Testing
 
 /// Verify against real TLS peers on loopback: `openssl s_server` for implicit TLS and
 /// Tests/Support/starttls_server.py (Python's ssl, i.e. OpenSSL) for STARTTLS.
-@Suite("Probe: verify against real servers on loopback")
+@Suite("Probe: verify against real servers on loopback", .serialized)
 struct ProbeVerifierTests {
     static let host = "mail.example.test"
 

@@ -12,7 +12,7 @@ import Musl
 @Suite("Deploy: --timeout cancels the work instead of exiting under it")
 struct DeployTimeoutTests {
     @Test("a hung reload command is cut at --timeout: its process group is killed, nothing is recorded, exit 1 with the reason")
-    func hungCommandIsCutShort() throws {
+    func hungCommandIsCutShort() async throws {
         let binary = try #require(builtCertreload(), "build the executable first: swift build")
         let fixture = try WatchFixture()
         defer { fixture.remove() }
@@ -30,8 +30,8 @@ struct DeployTimeoutTests {
         let child = try TestProcess(
             [binary, "deploy", "--lineage", "example.com", "--timeout", "1.5"],
             environment: ["CERTRELOAD_CONFIG": config], stderrPath: fixture.root + "/stderr.log")
-        let output = try child.readAll(timeout: 30)
-        let status = try #require(child.wait(timeout: 15), "deploy did not end after its --timeout")
+        let output = try await child.output(within: 30)
+        let status = try #require(await child.exitStatus(within: 15), "deploy did not end after its --timeout")
         #expect(status >> 8 == 1)
         #expect(output.contains("[hung] error [reload-timeout] /bin/sleep \(seconds) was cut short"), "\(output)")
         #expect(output.contains("[later] not started: the time limit was reached"), "\(output)")

@@ -49,7 +49,7 @@ struct SlowTargetWatchdogTests {
     }
 
     @Test("two reloads blocked past the watchdog interval: pings keep their schedule, a fast target deploys, SIGTERM ends it all")
-    func slowTargets() throws {
+    func slowTargets() async throws {
         let binary = try #require(builtCertreload(), "build the executable first: swift build")
         let fixture = try WatchFixture()
         defer { fixture.remove() }
@@ -87,7 +87,7 @@ struct SlowTargetWatchdogTests {
             kill(child.pid, SIGKILL)
             _ = child.wait(timeout: 5)
         }
-        let ready = socket.await("READY=1")
+        let ready = await socket.lines(until: "READY=1")
         try #require(ready.contains { $0.contains("READY=1") }, "\(ready)")
 
         // certbot renews: all three targets wake; two block in their reload command.
@@ -97,7 +97,7 @@ struct SlowTargetWatchdogTests {
         var pings: [Double] = []
         let until = monotonicSeconds() + 12
         while monotonicSeconds() < until {
-            guard let message = socket.receive(timeout: 0.5) else { continue }
+            guard let message = await socket.next(within: 0.5) else { continue }
             if message.contains("WATCHDOG=1") { pings.append(monotonicSeconds()) }
             if !slowStarted { slowStarted = Self.processes(running: ["/bin/sleep", seconds]).count == 2 }
             if !fastDone, access(marker, F_OK) == 0 {
@@ -116,15 +116,15 @@ struct SlowTargetWatchdogTests {
 
         // SIGTERM: the reloads in flight get the 10 s grace, then are cut short and killed.
         kill(child.pid, SIGTERM)
-        let stopping = socket.await("STOPPING=1", timeout: 5)
+        let stopping = await socket.lines(until: "STOPPING=1", timeout: 5)
         #expect(stopping.contains { $0.contains("STOPPING=1") }, "\(stopping)")
         // Keep reading the socket as systemd does: a full datagram queue (net.unix.max_dgram_qlen,
         // 10) would block the service's next sd_notify.
         var status: Int32?
         let exitBy = monotonicSeconds() + 20
         while status == nil, monotonicSeconds() < exitBy {
-            _ = socket.receive(timeout: 0.1)
-            status = child.wait(timeout: 0.1)
+            _ = await socket.next(within: 0.1)
+            status = await child.exitStatus(within: 0.1)
         }
         #expect(status != nil, "certreload watch did not exit within the grace period after SIGTERM; its log:\n\(Self.tail(fixture.root + "/stderr.log"))")
         #expect(Self.processes(running: ["/bin/sleep", seconds]).isEmpty, "the slow commands' process groups were killed")
