@@ -11,6 +11,7 @@ extension CertReloadCommand {
     /// `certreload doctor HOST`: one run that names every cause, no configuration needed.
     struct Doctor: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "doctor",  // set: deriving it costs a scan of every protocol conformance at start-up
             abstract: "Probe HOST's mail and web ports, match what they serve against certbot's archive, and check access as the account serving each port.",
             discussion: """
                 Default ports: smtp 25, submission 587, smtps 465, imap 143, imaps 993, pop3 110, pop3s 995, https 443; --port SCHEME=PORT (repeatable) replaces them. A closed port is reported as closed, an error only when named with --port. Run it as root: who serves a port comes from /proc, and the check tries as that account. A configuration file, when present, gives certbot-dir and target users. Nothing is changed. Exit status 0 healthy (warnings allowed), 1 a problem, 2 usage error.

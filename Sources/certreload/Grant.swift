@@ -11,6 +11,7 @@ extension CertReloadCommand {
     /// `certreload grant`: give a service user lasting read access to certbot lineages.
     struct Grant: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "grant",  // set: deriving it costs a scan of every protocol conformance at start-up
             abstract: "Let a service user read certbot lineages now and after every renewal, in one step.",
             discussion: """
                 Applies the whole fix `certreload check --user USER` prints: group search on certbot's live/, archive/ and each lineage directory, group read on every archive key of every version (certbot copies the newest key's group and group bits to each new key). It only adds group bits (g+x, g+r) and changes groups; it never gives "other" anything and never touches renewal/ or accounts/. When a key's group already serves another account, it uses a shared group (--group, or certreload-certs, created) and adds both accounts. Then it checks by trying as USER. A second run changes nothing. Exit status 0 USER can read every lineage, 1 it still cannot, 2 usage error.
