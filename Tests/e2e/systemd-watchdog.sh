@@ -17,7 +17,6 @@ e2e_init systemd-watchdog
 e2e_require openssl python3 curl unshare nsenter dpkg-deb
 SLOW=slow.test
 FAST=fast.test
-MSG_RELOADED=5b2f1e8c3a7d4e6f9b0c1d2e3f4a5b6c
 
 e2e_section "setup: pebble, the booted system, the package, two lineages"
 pebble_start
