@@ -66,6 +66,15 @@ extension CertReloadCommand {
                 try await runConfigured(configFile)
                 return
             }
+            // No --user, no files, and a configuration is there: each target as its own user.
+            let defaultConfig = ConfigurationLoader.path(option: nil)
+            if user == nil && cert == nil && lineages.isEmpty && certbot.certbotDirectory == nil && access(defaultConfig, F_OK) == 0 {
+                if output.format == .text {
+                    Output.write("No --user given: checking each target of \(defaultConfig) as its own user (--user USER checks as one account instead).\n\n")
+                }
+                try await runConfigured(defaultConfig)
+                return
+            }
             let account = try user.map { name throws(UsageError) in try Account.named(name) }
             let sources: [LineageSource]
             if let cert, let key {
@@ -100,9 +109,17 @@ extension CertReloadCommand {
             for target in targets {
                 let pipeline = TargetPipeline(configuration: configuration, target: target, logger: ConfiguredTargets.logger())
                 let report = try await pipeline.check()
-                usable = usable && report.usable
-                documents.append((target.name, CheckRendering.json(report)))
-                text += "== target \(target.name)\n" + CheckRendering(color: Output.colorOnStandardOutput).text(report, now: Int64(time(nil))) + "\n"
+                // What the server says it serves (Stalwart's registry); nothing for other servers.
+                let server = await StalwartView.explain(target: target, lineages: report.lineages, afterReload: false, logger: ConfiguredTargets.logger())
+                usable = usable && report.usable && !server.problems.contains { $0.severity == .error }
+                var document = CheckRendering.json(report)
+                if case .object(var members) = document, !(server.lines.isEmpty && server.problems.isEmpty) {
+                    members.append(("server", CheckRendering.json(server)))
+                    document = .object(members)
+                }
+                documents.append((target.name, document))
+                text += "== target \(target.name) (user \(target.user ?? "not set: checked as \(Account.current().name)"))\n" + CheckRendering(color: Output.colorOnStandardOutput).text(report, now: Int64(time(nil)))
+                text += CheckRendering(color: Output.colorOnStandardOutput).text(server) + "\n"
             }
             switch output.format {
             case .json: Output.write(JSON.object([("usable", .bool(usable)), ("targets", .object(documents))]).serialized(pretty: true) + "\n")

@@ -2,8 +2,8 @@
 # certreload.service under real systemd as PID 1 (Tests/e2e/systemd/lib.sh boots a Debian
 # bookworm root), installed from the .deb with `apt-get install ./certreload_*.deb`, running
 # with the full shipped sandbox. certbot runs inside against pebble on the host; nginx runs
-# inside as Debian's nginx.service; the Stalwart stand-in (Tests/Support/fake_stalwart.py,
-# the JMAP 0.16 reload answer only) listens on the host's loopback.
+# inside as Debian's nginx.service; the Stalwart stand-in (Tests/Support/stalwart_standin.py,
+# simulating 1.0) listens on the host's loopback.
 #   1. the package: files, modes, nothing enabled or started;
 #   2. Type=notify reaches active (running), STATUS= shown by systemctl status,
 #      `systemd-analyze security` inside gives the README's score;
@@ -70,6 +70,7 @@ V1=$(sd_cert_sha "$NAME")
 sd_nginx "$NAME" "$HOST"
 assert_eq "before renewal: nginx.service serves version 1" "$V1" "$(served_sha256 "$SD_NGINX_PORT" "$HOST")"
 sd_stalwart "$TOKEN"
+TOKEN=$SD_STALWART_TOKEN  # the API key the stand-in made from that secret
 printf '%s' "$TOKEN" >"$E2E_TMP/stalwart.token"
 sd_put "$E2E_TMP/stalwart.token" /etc/certreload/stalwart.token 0600
 mkdir -p "$E2E_TMP/dropin"
@@ -152,7 +153,7 @@ settled_ms=$(($(e2e_now_ms) + 3000))
 e2e_wait_until 10 "a further settle window" bash -c "(( \$(date +%s%3N) >= $settled_ms ))"
 assert_eq "Stalwart target reloaded exactly once" "$((S0 + 1))" "$(sd_stalwart_reloads)"
 assert_eq "nginx.service reloaded exactly once (over the bus: systemd logged it)" "$((N0 + 1))" "$(nginx_reloads)"
-LAST=$(tail -n 1 "$SD_STALWART_RECORD")
+LAST=$(grep ReloadTlsCertificates "$SD_STALWART_RECORD" | tail -n 1)  # registry reads may follow the reload
 sd_assert_has "the Stalwart reload carried the token from LoadCredential=" "\"Bearer $TOKEN\"" "$LAST"
 sd_assert_has "the Stalwart reload is JMAP x:Action/set" 'x:Action/set' "$LAST"
 assert_eq "nginx serves the renewed certificate (openssl s_client)" "$V2" "$(served_sha256 "$SD_NGINX_PORT" "$HOST")"

@@ -13,6 +13,8 @@ public struct LineageReport: Sendable {
     public var problems: [Problem]
     /// The files as resolved (for later stages: reload needs the paths, verify the leaf).
     public var files: [LineageFile: ResolvedFile]
+    /// The whole access fix for the checked user (certbot lineages with an access problem).
+    public var fixPlan: AccessFixPlan?
 
     public var name: String { source.name }
     public var path: String { source.path }
@@ -100,10 +102,21 @@ public struct Checker: Sendable {
             // Access problems come right after resolution problems: they are the first thing to fix.
             let resolutionCount = reports[index].problems.prefix { ProblemCode.resolution.contains($0.code) }.count
             reports[index].problems.insert(contentsOf: accessProblems, at: resolutionCount)
+            reports[index].fixPlan = Checker.fixPlan(for: reports[index], account: account)
         }
         return CheckReport(
             lineages: reports, account: account, accessMethod: oracle.method,
             serviceUserGiven: options.serviceUser != nil)
+    }
+
+    /// The whole fix, when a certbot lineage has an access problem and the user is not root.
+    static func fixPlan(for report: LineageReport, account: Account) -> AccessFixPlan? {
+        guard report.source.isCertbot, account.uid != 0,
+            report.problems.contains(where: { ProblemCode.access.contains($0.code) })
+        else { return nil }
+        let certbotDirectory = Paths.directory(of: Paths.directory(of: report.path))
+        let plan = AccessFixPlanner(certbotDirectory: certbotDirectory, account: account).plan(lineages: [report.name])
+        return plan.isEmpty ? nil : plan
     }
 
     private func accessibleFiles(_ report: LineageReport) -> [ResolvedFile] {

@@ -87,6 +87,9 @@ public struct TargetPipeline: Sendable {
     public var logger: Logger
     /// Seconds the reload call may take.
     public var reloadTimeout: Double = 30
+    /// The reload to use instead of the configured kind (tests: a counting fake behind the
+    /// real stages). Nil in production.
+    var reloadTargetOverride: (any ReloadTarget)?
 
     public init(configuration: Configuration, target: TargetConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -112,6 +115,7 @@ public struct TargetPipeline: Sendable {
         var job = Job(target: target.name, store: StateStore(directory: configuration.stateDirectory))
         guard let certificates = await checkStage(&job, reloadFollows: action != .verify) else { return job.finished }
         if action.asksWhetherServing, await servingStage(&job, certificates, action: action) == .stop {
+            if action == .verify { await explainStage(&job, afterReload: false) }
             return job.finished
         }
         guard action != .verify else { return job.finished }
@@ -123,6 +127,7 @@ public struct TargetPipeline: Sendable {
         }
         guard await reloadStage(&job, reloadTarget, deploying: certificates[0]) == .proceed else { return job.finished }
         await verifyStage(&job, certificates)
+        await explainStage(&job, afterReload: true)
         return job.finished
     }
 
@@ -148,6 +153,8 @@ public struct TargetPipeline: Sendable {
         var state: TargetState
         /// The certificate deployed or verified before this job, to tell "stale" from "wrong".
         let previousSHA256: String?
+        /// The check's lineages, for the server's own view (`explainStage`).
+        var lineages: [LineageReport] = []
 
         init(target: String, store: StateStore) {
             outcome = TargetOutcome(target: target, status: .failed, lines: [], problems: [])
@@ -189,6 +196,7 @@ public struct TargetPipeline: Sendable {
             job.outcome.problems.append(Problem(.error, .unreadable, message: "check failed: \(error)"))
             return nil
         }
+        job.lineages = report.lineages
         let who = report.serviceUserGiven ? report.account.name : "\(report.account.name) (no user set for this target)"
         for lineage in report.lineages {
             let sha = lineage.certificate.map { "sha256 \($0.sha256.prefix(16))…" } ?? "no certificate"
@@ -247,6 +255,7 @@ public struct TargetPipeline: Sendable {
 
     /// The target's reload kind, built from its configuration.
     private func reloadTargetStage(_ job: inout Job) -> (any ReloadTarget)? {
+        if let reloadTargetOverride { return reloadTargetOverride }
         do {
             return try target.makeReloadTarget()
         } catch {
@@ -287,6 +296,14 @@ public struct TargetPipeline: Sendable {
         job.state.verifiedAt = Int64(time(nil))
         job.record()
         job.outcome.status = .deployed
+    }
+
+    /// 5. What the server itself says it serves (Stalwart's registry; nothing for other
+    /// servers). An explanation only: it never decides whether to reload.
+    private func explainStage(_ job: inout Job, afterReload: Bool) async {
+        let findings = await StalwartView.explain(target: target, lineages: job.lineages, afterReload: afterReload, logger: logger)
+        job.outcome.lines.append(contentsOf: findings.lines)
+        job.outcome.problems.append(contentsOf: findings.problems)
     }
 
     // MARK: - Probing

@@ -40,8 +40,6 @@ public struct Verifier: Sendable {
     public var probeWithoutSNI: Bool
     /// First pause between attempts; it doubles up to `maximumBackoff`.
     public var initialBackoff: Double = 0.2
-    /// false: one probe only (the "does it already serve it?" question before a reload).
-    public var retries = true
     public var maximumBackoff: Double = 1
 
     public init(
@@ -85,7 +83,7 @@ public struct Verifier: Sendable {
                 Result { () throws(TLSProbeFailure) -> TLSProbeResult in try attempt.run() }
             }
             if case .success(let served) = outcome, served.leaf.sha256 == expected { break }
-            if !retries || deadline.remainingSeconds < backoff || Task.isCancelled { break }
+            if deadline.remainingSeconds < backoff || Task.isCancelled { break }
             // A bounded pause between attempts while the server reloads; not a synchronisation.
             try? await Task.sleep(nanoseconds: UInt64(backoff * 1_000_000_000))
             backoff = min(backoff * 2, maximumBackoff)

@@ -169,7 +169,7 @@ final class ChildProcess {
         if outcome == nil {
             kill(-pid, SIGKILL)
             var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            _ = valueOrErrno { waitpid(pid, &status, 0) }
         }
         if outputFD >= 0 { close(outputFD) }
     }
@@ -286,12 +286,12 @@ final class ChildProcess {
         guard outputFD >= 0 else { return }
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(outputFD, $0.baseAddress, $0.count) }
+            let fd = outputFD
+            let n = (try? valueOrErrno { buffer.withUnsafeMutableBytes { SystemCall.read(fd, $0.baseAddress, $0.count) } }.get()) ?? -1
             if n > 0 {
                 buffer.withUnsafeBytes { output.append(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
                 continue
             }
-            if n < 0 && errno == EINTR { continue }
             if n == 0 {
                 close(outputFD)
                 outputFD = -1

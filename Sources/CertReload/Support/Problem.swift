@@ -50,8 +50,18 @@ public enum ProblemCode: String, Sendable, CaseIterable, Codable {
     case verifyHostnameMismatch = "verify-hostname-mismatch"
     case verifyUntrusted = "verify-untrusted"
     case sniDefaultDiffers = "sni-default-differs"
+    /// doctor: the serving process started before its account joined the group that reads the key.
+    case groupNotInProcess = "group-not-in-process"
     // Configuration and secrets.
     case tokenFileInsecure = "token-file-insecure"
+    // Stalwart: credentials and its certificate registry (0.16 / 1.0).
+    case stalwartCredentialShape = "stalwart-credential-shape"
+    case stalwartCertificateInline = "stalwart-certificate-inline"
+    case stalwartMetadataStale = "stalwart-metadata-stale"
+    case stalwartLineageUnused = "stalwart-lineage-unused"
+    case stalwartListenerTLSOff = "stalwart-listener-tls-off"
+    case stalwartListenerTLSMode = "stalwart-listener-tls-mode"
+    case stalwartRegistryUnreadable = "stalwart-registry-unreadable"
 }
 
 extension ProblemCode {

@@ -285,22 +285,20 @@ public struct WatchService: Sendable {
             }
         }
         let before = known ?? [:]
-        for (key, problem) in now where before[key] == nil {
-            logger.error(
-                "\(problem.message)",
+        func access(_ level: Logger.Level, _ message: String, code: String, id: String, _ problem: Problem) {
+            logger.log(
+                level: level, "\(message)",
                 metadata: [
-                    "certreload_code": "\(problem.code.rawValue)", "MESSAGE_ID": "\(MessageID.becameUnreadable)",
+                    "certreload_code": "\(code)", "MESSAGE_ID": "\(id)",
                     "certreload_path": "\(problem.path ?? "")", "certreload_user": "\(report.account.name)",
                 ])
         }
+        for (key, problem) in now where before[key] == nil {
+            access(.error, problem.message, code: problem.code.rawValue, id: MessageID.becameUnreadable, problem)
+        }
         if known != nil {
             for (key, problem) in before where now[key] == nil {
-                logger.notice(
-                    "\(problem.path ?? key) is readable to \(report.account.name) again",
-                    metadata: [
-                        "certreload_code": "readable-again", "MESSAGE_ID": "\(MessageID.readableAgain)",
-                        "certreload_path": "\(problem.path ?? "")", "certreload_user": "\(report.account.name)",
-                    ])
+                access(.notice, "\(problem.path ?? key) is readable to \(report.account.name) again", code: "readable-again", id: MessageID.readableAgain, problem)
             }
         }
         known = now

@@ -2,11 +2,11 @@ import Testing
 @testable import CertReload
 @testable import CertReloadDemo
 
-@Suite("Generic HTTP reload target against the fake server")
+@Suite("Generic HTTP reload target against a loopback HTTP endpoint")
 struct HTTPReloadTargetTests {
     @Test("sends method, headers, body and bearer token; any 2xx is success by default")
     func success() async throws {
-        let fake = try FakeStalwart(["--token", "hook-token-123", "--hook-status", "204"])
+        let fake = try ScriptServer(hook: ["--token", "hook-token-123", "--hook-status", "204"])
         let target = try HTTPReloadTarget(
             url: fake.url + "/hook", method: "PUT", headers: ["X-Reason": "certbot renewal", "Content-Type": "text/plain"],
             body: "reload please", token: try fake.tokenFile("hook-token-123"))
@@ -21,7 +21,7 @@ struct HTTPReloadTargetTests {
 
     @Test("expect-status decides; another status is reload-failed naming what was expected")
     func expectStatus() async throws {
-        let fake = try FakeStalwart(["--hook-status", "202"])
+        let fake = try ScriptServer(hook: ["--hook-status", "202"])
         let strict = try HTTPReloadTarget(url: fake.url + "/hook", expectStatus: [200])
         let error = try await reloadError(strict)
         #expect(error.code == .reloadFailed)
@@ -32,7 +32,7 @@ struct HTTPReloadTargetTests {
 
     @Test("401 is reload-unauthorized; a secret-looking header value is never repeated", arguments: [false, true])
     func unauthorized(echo: Bool) async throws {
-        let fake = try FakeStalwart(["--token", "right"] + (echo ? ["--echo-auth"] : []))
+        let fake = try ScriptServer(hook: ["--token", "right"] + (echo ? ["--echo-auth"] : []))
         let target = try HTTPReloadTarget(url: fake.url + "/hook", headers: ["Authorization": "Bearer header-secret-42"])
         let error = try await reloadError(target)
         #expect(error.code == .reloadUnauthorized)
@@ -41,7 +41,7 @@ struct HTTPReloadTargetTests {
 
     @Test("redirects: followed on the same host, refused to another host")
     func redirects() async throws {
-        let fake = try FakeStalwart([])
+        let fake = try ScriptServer(hook: [])
         #expect(try await HTTPReloadTarget(url: fake.url + "/moved-here").reload(context: reloadContext()).contains("204"))
         #expect(try fake.requests().map(\.path) == ["/moved-here", "/hook"])
 

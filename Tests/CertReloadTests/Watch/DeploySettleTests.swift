@@ -13,18 +13,14 @@ import Musl
 struct WatchDeploySettleTests {
     func start(_ fixture: WatchFixture, settleMax: Double) throws -> TestProcess {
         let binary = try #require(builtCertreload(), "build the executable first: swift build")
-        let config = fixture.root + "/certreload.toml"
-        try CertbotLayoutWriter.write(
-            config,
+        let config = try fixture.writeConfig(
             """
-            certbot-dir = "\(fixture.certbotDirectory)"
-            state-dir = "\(fixture.state)"
             settle = 0.2
             settle-max = \(settleMax)
             [target.web]
             lineages = ["example.com"]
             reload = { command = ["/bin/true"] }
-            """, mode: 0o644)
+            """)
         return try TestProcess(
             [binary, "deploy", "--lineage", "example.com", "--settle", "0.2"],
             environment: ["CERTRELOAD_CONFIG": config], stderrPath: fixture.root + "/stderr.log")

@@ -18,19 +18,15 @@ struct DeployTimeoutTests {
         defer { fixture.remove() }
         try fixture.issue(version: 1)
         let seconds = SlowTargetWatchdogTests.sleepSeconds()
-        let config = fixture.root + "/certreload.toml"
-        try CertbotLayoutWriter.write(
-            config,
+        let config = try fixture.writeConfig(
             """
-            certbot-dir = "\(fixture.certbotDirectory)"
-            state-dir = "\(fixture.state)"
             [target.hung]
             lineages = ["example.com"]
             reload = { command = ["/bin/sleep", "\(seconds)"], timeout = 300 }
             [target.later]
             lineages = ["example.com"]
             reload = { command = ["/bin/true"] }
-            """, mode: 0o644)
+            """)
         let child = try TestProcess(
             [binary, "deploy", "--lineage", "example.com", "--timeout", "1.5"],
             environment: ["CERTRELOAD_CONFIG": config], stderrPath: fixture.root + "/stderr.log")

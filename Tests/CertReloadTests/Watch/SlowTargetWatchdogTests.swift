@@ -63,12 +63,8 @@ struct SlowTargetWatchdogTests {
         }
         let seconds = Self.sleepSeconds()
         let marker = fixture.root + "/fast-deployed"
-        let config = fixture.root + "/certreload.toml"
-        try CertbotLayoutWriter.write(
-            config,
+        let config = try fixture.writeConfig(
             """
-            certbot-dir = "\(fixture.certbotDirectory)"
-            state-dir = "\(fixture.state)"
             settle = 0.2
             [target.slow1]
             lineages = ["example.com"]
@@ -79,7 +75,7 @@ struct SlowTargetWatchdogTests {
             [target.fast]
             lineages = ["example.com"]
             reload = { command = ["/usr/bin/touch", "\(marker)"] }
-            """, mode: 0o644)
+            """)
 
         let socket = try NotifySocket(path: fixture.root + "/notify.sock")
         // WATCHDOG_USEC=2 s: systemd would kill a service that stays silent for 2 s; it pings every 1 s.

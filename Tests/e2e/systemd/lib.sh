@@ -269,19 +269,24 @@ sd_nginx_serves() {
     for _ in 1 2 3; do serves "$SD_NGINX_PORT" "$1" "$2" || return 1; done
 }
 
-# sd_stalwart TOKEN: the Stalwart stand-in (Tests/Support/fake_stalwart.py, JMAP 0.16
-# answers only) on a free host loopback port. Sets SD_STALWART_URL and SD_STALWART_RECORD.
+# sd_stalwart SECRET: the Stalwart stand-in (Tests/Support/stalwart_standin.py, simulating 1.0)
+# on a free host loopback port, with one API key "certreload" made from SECRET holding the two
+# permissions a reload needs. Sets SD_STALWART_URL, SD_STALWART_RECORD and SD_STALWART_TOKEN
+# (the key as Stalwart shows it once, API_…).
 sd_stalwart() {
     SD_STALWART_RECORD=$E2E_TMP/stalwart-requests.jsonl
     : >"$SD_STALWART_RECORD"
-    coproc SD_STALWART { exec python3 "$E2E_ROOT/Tests/Support/fake_stalwart.py" --token "$1" \
-        --record "$SD_STALWART_RECORD" --lifetime "${2:-540}" 2>"$E2E_OUT/fake_stalwart.err"; }
+    coproc SD_STALWART { exec python3 "$E2E_ROOT/Tests/Support/stalwart_standin.py" --version 1.0 \
+        --api-key "certreload:$1:sysActionCreate,actionReloadTlsCertificates" \
+        --record "$SD_STALWART_RECORD" --lifetime "${2:-540}" 2>"$E2E_OUT/stalwart_standin.err"; }
     SD_STALWART_PROC=$SD_STALWART_PID
     e2e_defer "kill $SD_STALWART_PROC"
-    local port
+    local port keys
     read -r -t 10 port <&"${SD_STALWART[0]}" || e2e_die "the Stalwart stand-in printed no port"
+    read -r -t 10 keys <&"${SD_STALWART[0]}" || e2e_die "the Stalwart stand-in printed no API keys"
     # shellcheck disable=SC2034 # read by the test scripts
     SD_STALWART_URL=http://127.0.0.1:$port
+    SD_STALWART_TOKEN=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["certreload"].split(" ",1)[1])' "$keys")
 }
 
 # sd_stalwart_reloads: how many JMAP ReloadTlsCertificates the stand-in received.
