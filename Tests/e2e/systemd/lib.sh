@@ -286,6 +286,7 @@ sd_stalwart() {
     read -r -t 10 keys <&"${SD_STALWART[0]}" || e2e_die "the Stalwart stand-in printed no API keys"
     # shellcheck disable=SC2034 # read by the test scripts
     SD_STALWART_URL=http://127.0.0.1:$port
+    # shellcheck disable=SC2034 # read by the test scripts
     SD_STALWART_TOKEN=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["certreload"].split(" ",1)[1])' "$keys")
 }
 
