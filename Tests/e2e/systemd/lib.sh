@@ -265,8 +265,8 @@ NGINX
 # sd_nginx_serves SNI SHA: the leaf nginx presents (openssl s_client from the host) is SHA,
 # three probes in a row (an old worker may answer for a moment after a graceful reload).
 sd_nginx_serves() {
-    local i
-    for i in 1 2 3; do serves "$SD_NGINX_PORT" "$1" "$2" || return 1; done
+    local _
+    for _ in 1 2 3; do serves "$SD_NGINX_PORT" "$1" "$2" || return 1; done
 }
 
 # sd_stalwart SECRET: the Stalwart stand-in (Tests/Support/stalwart_standin.py, simulating 1.0)
@@ -284,7 +284,9 @@ sd_stalwart() {
     local port keys
     read -r -t 10 port <&"${SD_STALWART[0]}" || e2e_die "the Stalwart stand-in printed no port"
     read -r -t 10 keys <&"${SD_STALWART[0]}" || e2e_die "the Stalwart stand-in printed no API keys"
+    # shellcheck disable=SC2034 # read by the test scripts
     SD_STALWART_URL=http://127.0.0.1:$port
+    # shellcheck disable=SC2034 # read by the test scripts
     SD_STALWART_TOKEN=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["certreload"].split(" ",1)[1])' "$keys")
 }
 
