@@ -85,8 +85,9 @@ public struct TargetPipeline: Sendable {
     public var configuration: Configuration
     public var target: TargetConfiguration
     public var logger: Logger
-    /// Seconds the reload call may take.
-    public var reloadTimeout: Double = 30
+    /// Seconds the reload call may take: a command's own `timeout`, else 30 (network calls and
+    /// systemd jobs).
+    public var reloadTimeout: Double
     /// The reload to use instead of the configured kind (tests: a counting fake behind the
     /// real stages). Nil in production.
     var reloadTargetOverride: (any ReloadTarget)?
@@ -96,6 +97,7 @@ public struct TargetPipeline: Sendable {
         self.target = target
         self.logger = logger
         self.logger[metadataKey: "certreload_target"] = "\(target.name)"
+        if case .command(_, let timeout) = target.reload { reloadTimeout = timeout } else { reloadTimeout = 30 }
     }
 
     /// The lineages this target serves, as check sources.

@@ -1,3 +1,4 @@
+import Logging
 import Testing
 
 @testable import CertReload
@@ -40,5 +41,18 @@ struct DeployTimeoutTests {
         #expect(SlowTargetWatchdogTests.processes(running: ["/bin/sleep", seconds]).isEmpty, "the command's process group was killed")
         #expect(StateStore(directory: fixture.state).load("hung").deployedSHA256 == nil)
         #expect(StateStore(directory: fixture.state).load("later").deployedSHA256 == nil)
+    }
+
+    @Test("a command's own timeout bounds its reload, above and below the 30 s the network kinds get")
+    func commandTimeoutIsTheReloadBound() throws {
+        for (reload, expected) in [
+            (ReloadConfiguration.command(argv: ["/bin/true"], timeout: 90), 90.0),
+            (.command(argv: ["/bin/true"], timeout: 5), 5),
+            (.systemd(unit: "nginx.service", mode: .reload), 30),
+        ] {
+            let target = TargetConfiguration(name: "t", location: ConfigLocation(file: "t", line: 1, key: "t"), reload: reload)
+            let pipeline = TargetPipeline(configuration: Configuration(path: "t"), target: target, logger: Logger(label: "t"))
+            #expect(pipeline.reloadTimeout == expected, "\(reload)")
+        }
     }
 }
