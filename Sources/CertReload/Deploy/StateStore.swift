@@ -51,6 +51,33 @@ public struct StateStore: Sendable {
         return state
     }
 
+    /// The problem to report when `save` failed: `state-unwritable`, with the cause the
+    /// kernel gave and a fix for that cause (the server was reloaded all the same).
+    public func unwritable(_ error: SystemError, target: String) -> Problem {
+        let file = path(for: target)
+        var info = stat()
+        let exists = stat(directory, &info) == 0
+        let fix: String
+        switch error.code {
+        case _ where exists && (info.st_mode & S_IFMT) != S_IFDIR:
+            fix = "\(directory) is a \(SafeFile.fileKind(info.st_mode)), not a directory: move it away, then `install -d -m 0750 \(directory)` (or set state-dir in the configuration)"
+        case ENOENT, ENOTDIR:
+            fix = "create the state directory: install -d -m 0750 \(directory)   # or set state-dir in the configuration"
+        case EROFS:
+            fix = "\(directory) is on a read-only file system: set state-dir to a writable directory (with systemd: StateDirectory=certreload, or ReadWritePaths=\(directory))"
+        case ENOSPC, EDQUOT:
+            fix = "free space on the file system holding \(directory) (`df \(directory)`)"
+        case EACCES, EPERM:
+            fix = "let certreload's user (\(Account.current().name)) write \(directory): chown \(Account.current().name) \(directory) && chmod u+rwx \(directory)"
+        default:
+            fix = "check \(directory) (`ls -ld \(directory)`, `df \(directory)`)"
+        }
+        return Problem(
+            .warning, .stateUnwritable, path: directory, user: Account.current().name,
+            message: "could not record the deployed certificate in \(file): \(error). The server was reloaded, but the record still names the previous certificate: the next run (or the next event in watch mode) reloads again, after first probing the verify URLs when there are any",
+            fix: fix)
+    }
+
     /// Writes the state atomically; creates the directory (0750) if needed.
     public func save(_ state: TargetState) throws(SystemError) {
         if mkdir(directory, 0o750) != 0 && errno != EEXIST { throw SystemError("mkdir", path: directory) }

@@ -52,6 +52,9 @@ public enum ProblemCode: String, Sendable, CaseIterable, Codable {
     case sniDefaultDiffers = "sni-default-differs"
     // Configuration and secrets.
     case tokenFileInsecure = "token-file-insecure"
+    // Added by the reliability work (issue 11).
+    case accessProbeTimeout = "access-probe-timeout"
+    case stateUnwritable = "state-unwritable"
 }
 
 /// One thing wrong with a lineage, worded for the person who has to fix it.
