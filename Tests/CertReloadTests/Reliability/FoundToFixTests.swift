@@ -1,4 +1,4 @@
-import CertReload
+@testable import CertReload
 import Glibc
 import Testing
 

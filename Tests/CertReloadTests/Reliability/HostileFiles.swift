@@ -1,4 +1,4 @@
-import CertReload
+@testable import CertReload
 import Glibc
 
 /// Puts non-regular files where a PEM file should be, for the corpus and the access tests.
