@@ -88,6 +88,7 @@ public struct StateStore: Sendable {
         if let value = state.verifiedAt { text += "verified-at = \(value)\n" }
         let final = path(for: state.target)
         let temporary = final + ".tmp.\(getpid())"
+        removeStaleTemporaries(of: final)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o640)
         guard fd >= 0 else { throw SystemError("open", path: temporary) }
         do {
@@ -113,6 +114,21 @@ public struct StateStore: Sendable {
         if directoryFD >= 0 {
             fsync(directoryFD)
             close(directoryFD)
+        }
+    }
+}
+
+extension StateStore {
+    /// Removes `<target>.state.tmp.<pid>` files left by a certreload that was killed between
+    /// creating and renaming its temporary file, when that pid no longer runs.
+    func removeStaleTemporaries(of final: String) {
+        let prefix = Paths.base(of: final) + ".tmp."
+        guard let stream = opendir(directory) else { return }
+        defer { closedir(stream) }
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name.hasPrefix(prefix), let pid = pid_t(name.dropFirst(prefix.count)), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(Paths.join(directory, name)) }
         }
     }
 }
