@@ -136,3 +136,23 @@ func runCommand(_ argv: [String]) -> Int32 {
     while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
     return (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
 }
+
+/// Security properties of the access probe (issue 11).
+@Suite("Reliability: the access probe cannot be talked into reading", .enabled(if: runningAsRoot, "needs root"))
+struct AccessProbeSecurityTests {
+    @Test("the probe child has dropped root's groups, gid and uid: files only root can read are denied", arguments: [
+        (mode: mode_t(0o600), group: gid_t(0)),  // owner root only
+        (mode: mode_t(0o640), group: gid_t(0)),  // root's group: readable only if root's groups leaked
+        (mode: mode_t(0o604), group: gid_t(0)),  // other may read: the control, allowed
+    ])
+    func dropsPrivileges(mode: mode_t, group: gid_t) throws {
+        let root = try FileTree.makeTemporaryDirectory(prefix: "certreload-deny")
+        defer { FileTree.remove(root) }
+        chmod(root, 0o755)
+        let file = root + "/secret.pem"
+        try writeFile(file, "-----BEGIN PRIVATE KEY-----\n", mode: mode)
+        chown(file, 0, group)
+        let results = try AccessOracle(account: try nobody(), method: .tried).results(for: [AccessStep(file, .read)])
+        #expect(results == [mode & 0o004 != 0 ? 0 : EACCES], "mode \(String(mode, radix: 8))")
+    }
+}
