@@ -73,7 +73,7 @@ for ((i = 1; i <= RUNS; i++)); do
     sleep "$((delay / 1000)).$(printf '%03d' $((delay % 1000)))"
     if kill -9 "$pid" 2>/dev/null; then wait "$pid" 2>/dev/null || true; else wait "$pid" 2>/dev/null || true; completed=$((completed + 1)); fi
     # Its reload command may still be finishing (own process group): let it.
-    e2e_wait_until 5 "the reload command to finish" bash -c "! pgrep -f '$E2E_TMP/reload.sh' >/dev/null" || true
+    e2e_wait_until 5 "the reload command to finish" bash -c "! pgrep -f '^/bin/sh $E2E_TMP/reload.sh' >/dev/null" || true
     now_state=$(cat "$STATE/web.state" 2>/dev/null || true)
     if [[ $now_state == "$old_state" ]]; then
         if (($(reloads) > old_reloads)); then during_reload=$((during_reload + 1)); else before_reload=$((before_reload + 1)); fi

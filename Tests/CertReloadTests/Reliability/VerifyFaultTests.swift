@@ -81,8 +81,9 @@ struct VerifyFaultTests {
             #expect(elapsed >= 2.0, "it waited for the switch (took \(elapsed) s)")
         }
         // A probe attempt may start just before the deadline and take its own attempt time
-        // (3 s); probes run on the cooperative pool, which other suites keep busy (a margin).
-        #expect(elapsed < timeout + 3 + 4, "took \(elapsed) s")
+        // (3 s); probes still run on the cooperative pool, which other suites keep busy: under
+        // a loaded machine the wall time stretches (seen: 10.7 s for a 2 s bound), hence the margin.
+        #expect(elapsed < timeout + 3 + 12, "took \(elapsed) s")
         if let server {
             #expect(server.clientConnectionsOpen() == "", "the probe closed every connection")
         }
