@@ -30,13 +30,21 @@ let package = Package(
                 "COpenSSL", "CCertReloadShims", "CCurl", "CSystemd",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // `certreload demo` and the test fixtures it shares with the tests: a test CA, certbot's
+        // layout on disk, loopback servers. Not part of the daemon's library.
+        .target(
+            name: "CertReloadDemo",
+            dependencies: [
+                "CertReload", "COpenSSL", "CCertReloadShims",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .executableTarget(
             name: "certreload",
             dependencies: [
-                "CertReload",
+                "CertReload", "CertReloadDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "CertReloadTests", dependencies: ["CertReload", "CCertReloadShims", "COpenSSL"]),
+        .testTarget(name: "CertReloadTests", dependencies: ["CertReload", "CertReloadDemo", "CCertReloadShims", "COpenSSL"]),
     ]
 )

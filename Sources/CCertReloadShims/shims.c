@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
-#include "CCertReloadShims.h"
+#include "certreload_access.h"
+#include "certreload_x509.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -68,7 +69,7 @@ int certreload_access_probe(uid_t uid, gid_t gid, const gid_t *groups, size_t ng
                             size_t count, int timeout_ms, size_t *completed, int *results) {
     *completed = 0;
     int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) return -errno;
+    if (certreload_pipe_cloexec(fds) != 0) return -errno;
     pid_t pid = fork();
     if (pid < 0) {
         int e = errno;

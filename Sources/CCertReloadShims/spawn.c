@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "certreload_spawn.h"
+#include "certreload_access.h"
 
 #include <errno.h>
 #include <fcntl.h>

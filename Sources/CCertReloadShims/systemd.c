@@ -1,3 +1,7 @@
+/* Without this, sd-journal.h turns sd_journal_sendv into sd_journal_sendv_with_location with
+   this file's CODE_FILE (the build machine's absolute path), CODE_LINE and CODE_FUNC: every
+   entry would carry them next to the Swift caller's own, which the fields already hold. */
+#define SD_JOURNAL_SUPPRESS_LOCATION 1
 #include "certreload_systemd.h"
 
 #include <errno.h>

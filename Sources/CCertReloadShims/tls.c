@@ -1,4 +1,4 @@
-#include "CCertReloadShims.h"
+#include "certreload_tls.h"
 
 int certreload_ssl_set_sni(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);

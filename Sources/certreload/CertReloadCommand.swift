@@ -17,7 +17,7 @@ struct CertReloadCommand: AsyncParsableCommand {
             Exit status: 0 everything usable (warnings allowed), 1 at least one lineage unusable, 2 the invocation itself is wrong (unknown user, missing certbot directory, unknown lineage).
             """,
         version: "0.1.0",
-        subcommands: [Check.self, Deploy.self, Reload.self, Verify.self, Watch.self, Config.self, Demo.self])
+        subcommands: [Check.self, Doctor.self, Grant.self, Deploy.self, Reload.self, Verify.self, Watch.self, Config.self, Demo.self])
 }
 
 /// Exit status 2 for every mistake in the invocation, ArgumentParser's own included.

@@ -9,7 +9,7 @@ import Musl
 
 extension CertReloadCommand {
     /// `certreload check`: resolve, validate and access-check lineages.
-    struct Check: ParsableCommand {
+    struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check lineages: links, access as the service user, PEM, key, chain, dates, names.",
             discussion: """
@@ -61,9 +61,18 @@ extension CertReloadCommand {
             if warnDays < 0 { throw ValidationError("--warn-days must be 0 or more") }
         }
 
-        func run() throws {
+        func run() async throws {
             if let configFile {
-                try runConfigured(configFile)
+                try await runConfigured(configFile)
+                return
+            }
+            // No --user, no files, and a configuration is there: each target as its own user.
+            let defaultConfig = ConfigurationLoader.path(option: nil)
+            if user == nil && cert == nil && lineages.isEmpty && certbot.certbotDirectory == nil && access(defaultConfig, F_OK) == 0 {
+                if output.format == .text {
+                    Output.write("No --user given: checking each target of \(defaultConfig) as its own user (--user USER checks as one account instead).\n\n")
+                }
+                try await runConfigured(defaultConfig)
                 return
             }
             let account = try user.map { name throws(UsageError) in try Account.named(name) }
@@ -91,7 +100,7 @@ extension CertReloadCommand {
         }
 
         /// `check --config FILE [TARGET…]`: one report per target, as its user, with its names.
-        private func runConfigured(_ path: String) throws {
+        private func runConfigured(_ path: String) async throws {
             let configuration = try ConfiguredTargets.load(ConfigFileOptions(path: path))
             let targets = try ConfiguredTargets.select(lineages, from: configuration)
             var usable = true
@@ -99,10 +108,18 @@ extension CertReloadCommand {
             var text = ""
             for target in targets {
                 let pipeline = TargetPipeline(configuration: configuration, target: target, logger: ConfiguredTargets.logger())
-                let report = try pipeline.check()
-                usable = usable && report.usable
-                documents.append((target.name, CheckRendering.json(report)))
-                text += "== target \(target.name)\n" + CheckRendering(color: Output.colorOnStandardOutput).text(report, now: Int64(time(nil))) + "\n"
+                let report = try await pipeline.check()
+                // What the server says it serves (Stalwart's registry); nothing for other servers.
+                let server = await StalwartView.explain(target: target, lineages: report.lineages, afterReload: false, logger: ConfiguredTargets.logger())
+                usable = usable && report.usable && !server.problems.contains { $0.severity == .error }
+                var document = CheckRendering.json(report)
+                if case .object(var members) = document, !(server.lines.isEmpty && server.problems.isEmpty) {
+                    members.append(("server", CheckRendering.json(server)))
+                    document = .object(members)
+                }
+                documents.append((target.name, document))
+                text += "== target \(target.name) (user \(target.user ?? "not set: checked as \(Account.current().name)"))\n" + CheckRendering(color: Output.colorOnStandardOutput).text(report, now: Int64(time(nil)))
+                text += CheckRendering(color: Output.colorOnStandardOutput).text(server) + "\n"
             }
             switch output.format {
             case .json: Output.write(JSON.object([("usable", .bool(usable)), ("targets", .object(documents))]).serialized(pretty: true) + "\n")

@@ -86,7 +86,7 @@ enum ConfigSummary {
             if let user = target.user { out += "  user      \(user)\n" }
             if !target.hostnames.isEmpty { out += "  hostnames \(target.hostnames.joined(separator: ", "))\n" }
             out += "  reload    \(reload(target.reload))\n"
-            for url in target.verify { out += "  verify    \(url)\n" }
+            for endpoint in target.verify { out += "  verify    \(endpoint.url)\n" }
             if let connect = target.connect { out += "  connect   \(connect)\n" }
         }
         return out

@@ -1,5 +1,6 @@
 import ArgumentParser
 import CertReload
+import CertReloadDemo
 import Logging
 
 #if canImport(Glibc)
@@ -32,7 +33,7 @@ extension CertReloadCommand {
                     "the demo checks access as a service user other than the account it runs as (\(account.name))",
                     fix: "pass another account: certreload demo --user daemon")
             }
-            let demo = try CertReload.Demo.build(serviceUser: account)
+            let demo = try CertReloadDemo.Demo.build(serviceUser: account)
             defer { if !keep { demo.remove() } }
             let now = Int64(time(nil))
             let report = try demo.check(now: now)
@@ -44,7 +45,7 @@ extension CertReloadCommand {
             func bold(_ text: String) -> String { color ? "\u{1B}[1m\(text)\u{1B}[0m" : text }
             var text = bold("certreload demo") + ": a certbot directory at \(demo.certbotDirectory.path)\n"
             text += "with three lineages, checked as the service user \(account.name) — the account a mail or web server runs as.\n"
-            let outcomes = CertReload.Demo.outcomes(of: report)
+            let outcomes = CertReloadDemo.Demo.outcomes(of: report)
             let rendering = CheckRendering(color: color)
             for (scenario, _) in outcomes {
                 text += "\n" + bold("── \(scenario.lineage)") + "\n  " + scenario.story + "\n\n"

@@ -38,9 +38,16 @@ enum ConfiguredTargets {
         _ targets: [TargetConfiguration], configuration: Configuration, action: TargetPipeline.Action, logger: Logger
     ) async -> Bool {
         var allSucceeded = true
+        let log = OutcomeLog(logger: logger)
         for target in targets {
+            if Task.isCancelled {
+                Output.write("[\(target.name)] not started: the time limit was reached; its server keeps its current certificate\n[\(target.name)] FAILED: failed\n")
+                allSucceeded = false
+                continue
+            }
             let outcome = await TargetPipeline(configuration: configuration, target: target, logger: logger).run(action)
             Output.write(outcome.text)
+            log.log(outcome)
             allSucceeded = allSucceeded && outcome.succeeded
         }
         return allSucceeded
@@ -87,7 +94,6 @@ extension CertReloadCommand {
                     "no lineage: RENEWED_LINEAGE is not set",
                     fix: "run as certbot's deploy hook, or pass --lineage /etc/letsencrypt/live/NAME")
             }
-            guard timeout > 0 else { throw UsageError("--timeout must be more than 0") }
             let configuration = try ConfiguredTargets.load(config)
             let live = CertbotDirectory(configuration.certbotDirectory).liveDirectory
             let name = try lineageName(path.contains("/") ? path : live + "/" + path, certbotDirectory: configuration.certbotDirectory)
@@ -98,32 +104,51 @@ extension CertReloadCommand {
                 Output.write("no target in \(configuration.path) uses lineage \(name): nothing to do\n")
                 return
             }
-            // The whole run is bounded: a hung server must not hang certbot.
-            let seconds = timeout
-            DispatchQueue.global().asyncAfter(deadline: .now() + seconds) {
-                Output.standardError("certreload deploy: gave up after \(Int(seconds)) s (--timeout); servers not yet reloaded keep their current certificate")
-                Glibc.exit(1)
-            }
-            if let settle {
-                guard settle >= 0 else { throw UsageError("--settle must not be negative") }
-                let settleMax = configuration.watch.settleMax ?? 60
-                let result = try await LineageSettling.wait(
-                    certbotDirectory: configuration.certbotDirectory, lineage: name, settle: .seconds(settle),
-                    settleMax: .seconds(max(settle, min(settleMax, timeout))))
-                switch result {
-                case .consistent(let snapshot):
-                    Output.write("lineage \(name) settled: \(snapshot.summary)\n")
-                case .inconsistent(let snapshot):
-                    Output.write("lineage \(name) is still inconsistent after settle-max (\(snapshot.summary)): no target was reloaded\n")
-                    throw ExitCode(1)
-                case .stopped:
-                    throw ExitCode(1)
-                }
-            }
+            // The whole run is bounded: a hung server must not hang certbot. At the limit the
+            // work is cancelled — commands' process groups killed, transfers aborted — and
+            // awaited, so no state write is cut and nothing is left running.
+            let (settle, seconds) = (self.settle, timeout)
             var logger = ConfiguredTargets.logger()
             logger[metadataKey: "certreload_lineage"] = "\(name)"
-            let ok = await ConfiguredTargets.run(targets, configuration: configuration, action: .deploy, logger: logger)
+            let (ok, cutShort) = await withTimeLimit(seconds: seconds) { [logger] in
+                if let settle {
+                    let settleMax = configuration.watch.settleMax ?? 60
+                    let result: SettleResult
+                    do {
+                        result = try await LineageSettling.wait(
+                            certbotDirectory: configuration.certbotDirectory, lineage: name, settle: .seconds(settle),
+                            settleMax: .seconds(max(settle, min(settleMax, seconds))),
+                            waiting: { snapshot in
+                                Output.write("lineage \(name) is not consistent yet (\(snapshot.summary)): waiting for it to settle, at most \(DurationText.seconds(min(settleMax, seconds)))\n")
+                            })
+                    } catch {
+                        Output.standardError("certreload: \(error)")
+                        return false
+                    }
+                    switch result {
+                    case .consistent(let snapshot):
+                        Output.write("lineage \(name) settled: \(snapshot.summary)\n")
+                    case .inconsistent(let snapshot):
+                        Output.write("lineage \(name) is still inconsistent after settle-max (\(snapshot.summary)): no target was reloaded\n")
+                        return false
+                    case .stopped:
+                        return false
+                    }
+                }
+                return await ConfiguredTargets.run(targets, configuration: configuration, action: .deploy, logger: logger)
+            }
+            if cutShort {
+                let message = "certreload deploy: gave up after \(DurationText.seconds(seconds)) (--timeout): the work in flight was stopped; servers not yet reloaded keep their current certificate"
+                Output.standardError(message)
+                logger.error("\(message)", metadata: ["certreload_code": "deploy-timeout", "MESSAGE_ID": "\(MessageID.reloadFailed)"])
+                throw ExitCode(1)
+            }
             if !ok { throw ExitCode(1) }
+        }
+
+        func validate() throws {
+            guard timeout > 0 else { throw ValidationError("--timeout must be more than 0") }
+            if let settle, settle < 0 { throw ValidationError("--settle must not be negative") }
         }
 
         /// The lineage name of a `live/NAME` path, refusing anything outside `<certbot-dir>/live/`.

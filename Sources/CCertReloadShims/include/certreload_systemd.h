@@ -7,9 +7,6 @@
 #include <systemd/sd-journal.h>
 #include <systemd/sd-daemon.h>
 
-/* Spawning the programs of command reload targets. */
-#include "certreload_spawn.h"
-
 /* Typed wrappers for libsystemd's variadic calls. Each returns what libsystemd returns:
    >= 0 on success, -errno on failure (with `error` filled for D-Bus errors). */
 
@@ -39,7 +36,8 @@ int certreload_bus_message_read_job_removed(sd_bus_message *message, uint32_t *i
                                             const char **result);
 
 /// sd_journal_sendv over `count` fields, each "NAME=value" of `lengths[i]` bytes (the value
-/// may hold newlines or any byte). No CODE_* fields are added: the caller passes them.
+/// may hold newlines or any byte). No CODE_* fields are added (systemd.c defines
+/// SD_JOURNAL_SUPPRESS_LOCATION before including sd-journal.h): the caller passes them.
 int certreload_journal_send_fields(const char *const *fields, const size_t *lengths, size_t count);
 
 #endif

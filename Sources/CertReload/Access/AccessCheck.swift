@@ -3,7 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-internal import CCertReloadShims
+internal import CCertReloadShims.Access
 
 /// One thing the kernel checks when the server opens a file.
 public struct AccessStep: Hashable, Sendable {

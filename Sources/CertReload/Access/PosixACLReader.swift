@@ -1,4 +1,4 @@
-internal import CCertReloadShims
+internal import CCertReloadShims.Access
 
 extension PosixACL {
     /// The access ACL of `path`, or nil when it has none (or the file system has no ACLs).

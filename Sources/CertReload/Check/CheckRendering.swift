@@ -38,7 +38,24 @@ public struct CheckRendering: Sendable {
             return (kind.rawValue, .object([("path", .string(file.path)), ("real_path", .string(file.realPath))]))
         })))
         pairs.append(("problems", .array(lineage.problems.map(problemJSON))))
+        pairs.append(("fix_plan", fixPlanJSON(lineage.fixPlan)))
         return .object(pairs)
+    }
+
+    /// The plan as argv arrays (never a shell string); an empty list when nothing is to change.
+    public static func fixPlanJSON(_ plan: AccessFixPlan?) -> JSON {
+        .array((plan?.argvs ?? []).map { .array($0.map(JSON.string)) })
+    }
+
+    /// Details of a plan beside `fix_plan`: the group, who shares it, notes.
+    public static func fixPlanDetailsJSON(_ plan: AccessFixPlan) -> JSON {
+        .object([
+            ("user", .string(plan.user)),
+            ("group", .string(plan.group)),
+            ("shared_with", .array(plan.sharedWith.map(JSON.string))),
+            ("fix_plan", fixPlanJSON(plan)),
+            ("notes", .array(plan.notes.map(JSON.string))),
+        ])
     }
 
     public static func certificateJSON(_ certificate: CertificateSummary) -> JSON {
@@ -116,6 +133,26 @@ public struct CheckRendering: Sendable {
             if let fix = problem.fix {
                 out += "    fix: \(fix)\n"
             }
+        }
+        if let plan = lineage.fixPlan {
+            out += fixPlanText(plan, indent: "  ")
+        }
+        return out
+    }
+
+    /// "The whole fix …" and the block to paste, one command a line.
+    public func fixPlanText(_ plan: AccessFixPlan, indent: String) -> String {
+        var out = "\(indent)\(paint("whole fix", "1")) for \(plan.user) on \(plan.lineages.joined(separator: ", ")): every directory and key on the way, "
+            + "through group \(plan.group); certbot copies the key's group and group bits to each new key, so it lasts across renewals. "
+            + "Paste as root, or run `certreload grant \(plan.user) \(plan.lineages.joined(separator: " "))`:\n"
+        if !plan.sharedWith.isEmpty {
+            out += "\(indent)  # \(plan.sharedWith.joined(separator: ", ")) read\(plan.sharedWith.count == 1 ? "s" : "") these files through their current group: \(plan.group) is shared so \(plan.sharedWith.count == 1 ? "it keeps" : "they keep") access\n"
+        }
+        for change in plan.changes {
+            out += "\(indent)    \(change.commandLine)\n"
+        }
+        for note in plan.notes {
+            out += "\(indent)  # \(note)\n"
         }
         return out
     }

@@ -13,6 +13,8 @@ public struct LineageReport: Sendable {
     public var problems: [Problem]
     /// The files as resolved (for later stages: reload needs the paths, verify the leaf).
     public var files: [LineageFile: ResolvedFile]
+    /// The whole access fix for the checked user (certbot lineages with an access problem).
+    public var fixPlan: AccessFixPlan?
 
     public var name: String { source.name }
     public var path: String { source.path }
@@ -36,12 +38,18 @@ public struct CheckOptions: Sendable {
     /// The service user; nil checks as the account certreload runs as.
     public var serviceUser: Account?
     public var hostnames: [String]
+    /// Names whose coverage is recorded (`CertificateSummary.coveredHosts`) but not required.
+    public var probeHosts: [String]
     public var warnDays: Int
     public var now: Int64
 
-    public init(serviceUser: Account? = nil, hostnames: [String] = [], warnDays: Int = 14, now: Int64? = nil) {
+    public init(
+        serviceUser: Account? = nil, hostnames: [String] = [], probeHosts: [String] = [], warnDays: Int = 14,
+        now: Int64? = nil
+    ) {
         self.serviceUser = serviceUser
         self.hostnames = hostnames
+        self.probeHosts = probeHosts
         self.warnDays = warnDays
         self.now = now ?? Int64(time(nil))
     }
@@ -60,7 +68,8 @@ public struct Checker: Sendable {
 
     public func check(_ sources: [LineageSource]) throws(SystemError) -> CheckReport {
         let account = options.serviceUser ?? Account.current()
-        let validator = LineageValidator(hostnames: options.hostnames, warnDays: options.warnDays, now: options.now)
+        let validator = LineageValidator(
+            hostnames: options.hostnames, probeHosts: options.probeHosts, warnDays: options.warnDays, now: options.now)
 
         // Resolution and validation are independent per lineage: use every core.
         var reports = sources.parallelMap { source in
@@ -91,17 +100,24 @@ public struct Checker: Sendable {
             let files = accessibleFiles(reports[index])
             let accessProblems = analysis.problems(files: files, stepsByFile: stepsPerLineage[index], results: results)
             // Access problems come right after resolution problems: they are the first thing to fix.
-            let resolutionCount = reports[index].problems.prefix { Checker.resolutionCodes.contains($0.code) }.count
+            let resolutionCount = reports[index].problems.prefix { ProblemCode.resolution.contains($0.code) }.count
             reports[index].problems.insert(contentsOf: accessProblems, at: resolutionCount)
+            reports[index].fixPlan = Checker.fixPlan(for: reports[index], account: account)
         }
         return CheckReport(
             lineages: reports, account: account, accessMethod: oracle.method,
             serviceUserGiven: options.serviceUser != nil)
     }
 
-    private static let resolutionCodes: Set<ProblemCode> = [
-        .missing, .danglingLink, .linkLoop, .notRegularFile, .tooLarge, .versionMismatch, .wrongLinkTarget,
-    ]
+    /// The whole fix, when a certbot lineage has an access problem and the user is not root.
+    static func fixPlan(for report: LineageReport, account: Account) -> AccessFixPlan? {
+        guard report.source.isCertbot, account.uid != 0,
+            report.problems.contains(where: { ProblemCode.access.contains($0.code) })
+        else { return nil }
+        let certbotDirectory = Paths.directory(of: Paths.directory(of: report.path))
+        let plan = AccessFixPlanner(certbotDirectory: certbotDirectory, account: account).plan(lineages: [report.name])
+        return plan.isEmpty ? nil : plan
+    }
 
     private func accessibleFiles(_ report: LineageReport) -> [ResolvedFile] {
         LineageFile.allCases.compactMap { kind in

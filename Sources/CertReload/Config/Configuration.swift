@@ -43,9 +43,10 @@ public struct TargetConfiguration: Sendable {
     public var user: String?
     public var hostnames: [String] = []
     public var reload: ReloadConfiguration
-    /// Verify URLs such as `smtp://mail.example.com:25`.
-    public var verify: [String] = []
-    /// Dial this address instead of the URL's host (SNI stays the URL's host).
+    /// Verify URLs such as `smtp://mail.example.com:25`, parsed once by the loader.
+    public var verify: [VerifyEndpoint] = []
+    /// Dial this address (`host`, `host:port`, `[v6]:port`) instead of the URL's host (SNI
+    /// stays the URL's host); the loader checks it with the grammar the probe dials with.
     public var connect: String?
     /// Trust this CA for the reload endpoint's TLS (and for verify's trust warning).
     public var caFile: String?

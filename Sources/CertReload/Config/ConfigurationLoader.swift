@@ -437,7 +437,7 @@ struct ConfigurationDecoder {
         }
         for url in try section.strings("verify", example: "[\"https://mail.example.com:443\"]") ?? [] {
             do throws(VerifyEndpoint.ParseError) {
-                _ = try VerifyEndpoint(parsing: url.text)
+                target.verify.append(try VerifyEndpoint(parsing: url.text))
             } catch {
                 var shown = url.text
                 if let start = shown.firstRange(of: "://"), let at = shown.lastIndex(of: "@"), start.upperBound < at {
@@ -445,13 +445,13 @@ struct ConfigurationDecoder {
                 }
                 throw section.bad("verify", "'\(shown)': \(error.message)", line: url.line, fix: error.fix)
             }
-            target.verify.append(url.text)
         }
         if let connect = try section.string("connect", example: "\"127.0.0.1\"") {
-            guard Self.isHostname(connect, wildcard: false) || Self.isIPv6(connect) else {
+            // The grammar the probe dials with (the port is always the verify URL's).
+            guard DialTarget(connect: connect, defaultPort: 1) != nil else {
                 throw section.bad(
                     "connect", "'\(connect)' is not an address or host name",
-                    fix: "write the address only, without scheme or port, for example connect = \"127.0.0.1\"")
+                    fix: "write the address only, without scheme or port, for example connect = \"127.0.0.1\"; the port is the verify URL's")
             }
             target.connect = connect
         }
@@ -707,25 +707,10 @@ struct ConfigurationDecoder {
     // MARK: Names
 
     static func isHostname(_ text: String, wildcard: Bool) -> Bool {
-        var labels = text.split(separator: ".", omittingEmptySubsequences: false)
-        if labels.last == "" { labels.removeLast() }  // a trailing dot
-        if wildcard, labels.first == "*", labels.count > 1 { labels.removeFirst() }
-        guard !labels.isEmpty, text.utf8.count <= 253 else { return false }
-        return labels.allSatisfy { label in
-            !label.isEmpty && label.utf8.count <= 63 && !label.hasPrefix("-")
-                && label.utf8.allSatisfy { byte in
-                    (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte | 0x20) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
-                        || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_")
-                }
-        }
+        ProbeAddress.isHostName(text, wildcard: wildcard)
     }
 
-    static func isIPv6(_ text: String) -> Bool {
-        text.utf8.filter({ $0 == UInt8(ascii: ":") }).count >= 2 && text.utf8.allSatisfy { byte in
-            (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte | 0x20)
-                || byte == UInt8(ascii: ":") || byte == UInt8(ascii: ".")
-        }
-    }
+    static func isIPv6(_ text: String) -> Bool { ProbeAddress.isIPv6(text) }
 }
 
 /// A verify URL taken apart: `smtp://mail.example.com:25` → smtp, mail.example.com, 25.

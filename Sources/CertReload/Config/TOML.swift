@@ -196,12 +196,7 @@ public struct TOMLParser {
                 try Self.defineTable(in: &root, path: path[...], line: startLine, column: startColumn, file: file)
                 current = path
             default:
-                let key = try parseKey()
-                skipWhitespace()
-                guard peek() == UInt8(ascii: "=") else { throw expected("'=' after the key '\(dotted(key))'") }
-                advance()
-                skipWhitespace()
-                let value = try parseValue()
+                let (key, value) = try parseKeyValue()
                 try endOfLine()
                 try Self.insert(value, in: &root, at: (current + key)[...], prefix: current.count, file: file)
             }
@@ -294,6 +289,16 @@ public struct TOMLParser {
     }
 
     // MARK: Keys
+
+    /// `key = value`, in a document or an inline table.
+    private mutating func parseKeyValue() throws(TOMLError) -> (key: [KeyPart], value: TOMLValue) {
+        let key = try parseKey()
+        skipWhitespace()
+        guard peek() == UInt8(ascii: "=") else { throw expected("'=' after the key '\(dotted(key))'") }
+        advance()
+        skipWhitespace()
+        return (key, try parseValue())
+    }
 
     private mutating func parseKey() throws(TOMLError) -> [KeyPart] {
         var parts = [try parseSimpleKey()]
@@ -518,12 +523,7 @@ public struct TOMLParser {
                 throw expected("a key: an inline table { … } must stay on one line (use a [table] instead)")
             }
             if peek() == UInt8(ascii: "}") { throw expected("a key after ',' (TOML does not allow a trailing comma in an inline table)") }
-            let key = try parseKey()
-            skipWhitespace()
-            guard peek() == UInt8(ascii: "=") else { throw expected("'=' after the key '\(dotted(key))'") }
-            advance()
-            skipWhitespace()
-            let value = try parseValue()
+            let (key, value) = try parseKeyValue()
             try Self.insert(value, in: &table, at: key[...], prefix: 0, file: file)
             skipWhitespace()
             switch peek() {

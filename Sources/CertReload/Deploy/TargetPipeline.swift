@@ -26,8 +26,18 @@ public struct TargetOutcome: Sendable {
     /// Lines for a person, in order (what was checked, reloaded, verified).
     public var lines: [String]
     public var problems: [Problem]
+    /// What happened, for the log (journald fields, MESSAGE_IDs); `OutcomeLog` writes them.
+    public var events: [OutcomeEvent] = []
 
     public var succeeded: Bool { status != .failed }
+
+    public init(target: String, status: Status, lines: [String], problems: [Problem], events: [OutcomeEvent] = []) {
+        self.target = target
+        self.status = status
+        self.lines = lines
+        self.problems = problems
+        self.events = events
+    }
 
     /// The lines and problems, each prefixed with `[target]`, then the status: what certbot's
     /// log and a terminal show.
@@ -43,11 +53,13 @@ public struct TargetOutcome: Sendable {
     }
 }
 
-/// One target's whole job: check its lineages as its user, reload its server, prove over TLS
-/// that the server serves the certificate on disk, and record what was deployed.
+/// One target's whole job, as small stages — check → already serving? → reload → verify →
+/// record — composed per action (`deploy`, `reload`, `--dry-run`, `verify`, watch).
 ///
-/// It never reloads a server whose lineage failed the check: the server keeps its working
-/// certificate.
+/// Stages add lines, problems and events to the outcome and never log: `OutcomeLog` is the
+/// one place that writes them. It never reloads a server whose lineage failed the check: the
+/// server keeps its working certificate. Every blocking call (the access probe, TLS probes,
+/// the reload itself) runs off Swift's cooperative pool; cancelling the task cuts it short.
 public struct TargetPipeline: Sendable {
     public enum Action: Sendable, Equatable {
         /// certbot's deploy hook: always reload (the lineage was just renewed).
@@ -57,6 +69,17 @@ public struct TargetPipeline: Sendable {
         case reload(force: Bool, dryRun: Bool)
         /// Probe only.
         case verify
+
+        /// Probe first and stop when the server already serves the certificate on disk.
+        var asksWhetherServing: Bool {
+            switch self {
+            case .deploy: false
+            case .reload(let force, _): !force
+            case .verify: true
+            }
+        }
+
+        var isDryRun: Bool { if case .reload(_, true) = self { true } else { false } }
     }
 
     public var configuration: Configuration
@@ -64,6 +87,9 @@ public struct TargetPipeline: Sendable {
     public var logger: Logger
     /// Seconds the reload call may take.
     public var reloadTimeout: Double = 30
+    /// The reload to use instead of the configured kind (tests: a counting fake behind the
+    /// real stages). Nil in production.
+    var reloadTargetOverride: (any ReloadTarget)?
 
     public init(configuration: Configuration, target: TargetConfiguration, logger: Logger) {
         self.configuration = configuration
@@ -86,218 +112,223 @@ public struct TargetPipeline: Sendable {
     }
 
     public func run(_ action: Action) async -> TargetOutcome {
-        var outcome = TargetOutcome(target: target.name, status: .failed, lines: [], problems: [])
-        let store = StateStore(directory: configuration.stateDirectory)
-        var state = store.load(target.name)
+        var job = Job(target: target.name, store: StateStore(directory: configuration.stateDirectory))
+        guard let certificates = await checkStage(&job, reloadFollows: action != .verify) else { return job.finished }
+        if action.asksWhetherServing, await servingStage(&job, certificates, action: action) == .stop {
+            if action == .verify { await explainStage(&job, afterReload: false) }
+            return job.finished
+        }
+        guard action != .verify else { return job.finished }
+        guard let reloadTarget = reloadTargetStage(&job) else { return job.finished }
+        if action.isDryRun {
+            job.outcome.lines.append("would reload \(reloadTarget.summary) (dry run: nothing was changed)")
+            job.outcome.status = .wouldReload
+            return job.finished
+        }
+        guard await reloadStage(&job, reloadTarget, deploying: certificates[0]) == .proceed else { return job.finished }
+        await verifyStage(&job, certificates)
+        await explainStage(&job, afterReload: true)
+        return job.finished
+    }
 
-        // 1. Check the lineages as the server's user.
+    /// The check of this target's lineages, as its user, with its hostnames; run off the
+    /// cooperative pool (it forks the access probe and reads files).
+    public func check() async throws -> CheckReport {
+        let account = try target.user.map { name throws(UsageError) in try Account.named(name) }
+        let options = CheckOptions(
+            serviceUser: account, hostnames: target.hostnames, probeHosts: target.verify.map(\.host),
+            warnDays: target.warnDays ?? configuration.warnDays)
+        let sources = try lineageSources()
+        return try await Blocking.run { (_) throws(SystemError) -> CheckReport in
+            try Checker(options: options).check(sources)
+        }
+    }
+
+    // MARK: - Stages
+
+    /// What the stages build up: the outcome and the target's state record.
+    struct Job {
+        var outcome: TargetOutcome
+        let store: StateStore
+        var state: TargetState
+        /// The certificate deployed or verified before this job, to tell "stale" from "wrong".
+        let previousSHA256: String?
+        /// The check's lineages, for the server's own view (`explainStage`).
+        var lineages: [LineageReport] = []
+
+        init(target: String, store: StateStore) {
+            outcome = TargetOutcome(target: target, status: .failed, lines: [], problems: [])
+            self.store = store
+            state = store.load(target)
+            previousSHA256 = state.verifiedSHA256 ?? state.deployedSHA256
+        }
+
+        /// Failed whenever an error-level problem was found, whatever a stage set.
+        var finished: TargetOutcome {
+            var outcome = outcome
+            if outcome.problems.contains(where: { $0.severity == .error }) { outcome.status = .failed }
+            return outcome
+        }
+
+        mutating func record() {
+            do {
+                try store.save(state)
+            } catch {
+                outcome.problems.append(store.unwritable(error, target: state.target))
+            }
+        }
+    }
+
+    enum Next: Equatable { case proceed, stop }
+
+    /// 1. Check the lineages as the server's user; nil stops the job (not usable).
+    private func checkStage(_ job: inout Job, reloadFollows: Bool) async -> [CertificateSummary]? {
         let report: CheckReport
         do {
-            report = try check()
+            report = try await check()
         } catch let error as UsageError {
-            outcome.problems.append(Problem(.error, .missing, path: configuration.certbotDirectory, message: error.message, fix: error.fix))
-            return finish(outcome)
+            job.outcome.problems.append(Problem(.error, .missing, path: configuration.certbotDirectory, message: error.message, fix: error.fix))
+            return nil
         } catch {
-            outcome.problems.append(Problem(.error, .unreadable, message: "check failed: \(error)"))
-            return finish(outcome)
+            job.outcome.problems.append(Problem(.error, .unreadable, message: "check failed: \(error)"))
+            return nil
         }
+        job.lineages = report.lineages
         let who = report.serviceUserGiven ? report.account.name : "\(report.account.name) (no user set for this target)"
         for lineage in report.lineages {
             let sha = lineage.certificate.map { "sha256 \($0.sha256.prefix(16))…" } ?? "no certificate"
             let version = lineage.version.map { "version \($0), " } ?? ""
-            outcome.lines.append("checked \(lineage.name) as \(who): \(lineage.usable ? "usable" : "UNUSABLE") (\(version)\(sha))")
-            outcome.problems.append(contentsOf: lineage.problems)
-            logFindings(lineage)
+            job.outcome.lines.append("checked \(lineage.name) as \(who): \(lineage.usable ? "usable" : "UNUSABLE") (\(version)\(sha))")
+            job.outcome.problems.append(contentsOf: lineage.problems)
+            for problem in lineage.problems {
+                job.outcome.events.append(.finding(problem, lineage: lineage.name, user: report.account.name))
+            }
         }
         guard report.usable else {
-            if action != .verify {
-                outcome.problems.append(Problem(
+            if reloadFollows {
+                job.outcome.problems.append(Problem(
                     .error, .reloadSkipped, user: report.account.name,
                     message: "\(target.name) was not reloaded: its lineage failed the check, so the server keeps the certificate it has",
                     fix: "fix the errors above, then run: certreload reload \(target.name)"))
             }
-            return finish(outcome)
+            return nil
         }
         let certificates = report.lineages.compactMap(\.certificate)
-        guard !certificates.isEmpty else { return finish(outcome) }
-
-        // 2. Does the server already serve it? (reload without --force, and verify.)
-        let previous = state.verifiedSHA256 ?? state.deployedSHA256
-        if action == .verify || action == .reload(force: false, dryRun: false) || action == .reload(force: false, dryRun: true) {
-            if target.verify.isEmpty {
-                if action == .verify {
-                    outcome.lines.append("no verify URLs configured for \(target.name): nothing to probe")
-                    outcome.status = .verified
-                    return finish(outcome)
-                }
-            } else {
-                // verify retries for verify-timeout. Before a reload the question gets up to 3 s:
-                // a server that reloaded a moment ago may still answer from an old worker.
-                let (results, urlProblems) = await verify(
-                    certificates, previous: previous, timeout: action == .verify ? target.verifyTimeout : min(3, target.verifyTimeout),
-                    logProblems: action == .verify)
-                outcome.problems.append(contentsOf: urlProblems)
-                if urlProblems.isEmpty && results.allSatisfy(\.succeeded) {
-                    for result in results { outcome.lines.append("verified \(result.summary)") }
-                    outcome.problems.append(contentsOf: results.flatMap(\.problems))
-                    outcome.status = action == .verify ? .verified : .alreadyServing
-                    if action != .verify { outcome.lines.append("already serving the certificate on disk: not reloaded (use --force to reload anyway)") }
-                    // The server runs this certificate: that is what is deployed, whoever reloaded it.
-                    let now = Int64(time(nil))
-                    if state.deployedSHA256 != certificates[0].sha256 {
-                        state.deployedSHA256 = certificates[0].sha256
-                        state.deployedAt = now
-                    }
-                    state.verifiedSHA256 = certificates[0].sha256
-                    state.verifiedAt = now
-                    record(state, in: store, outcome: &outcome)
-                    return finish(outcome)
-                }
-                if action == .verify {
-                    for result in results where result.succeeded { outcome.lines.append("verified \(result.summary)") }
-                    outcome.problems.append(contentsOf: results.flatMap(\.problems))
-                    return finish(outcome)
-                }
-            }
-        }
-
-        // 3. Reload.
-        let reloadTarget: any ReloadTarget
-        do {
-            reloadTarget = try target.makeReloadTarget()
-        } catch {
-            outcome.problems.append(Problem(.error, error.code, message: error.message, fix: error.fix))
-            return finish(outcome)
-        }
-        if action == .reload(force: false, dryRun: true) || action == .reload(force: true, dryRun: true) {
-            outcome.lines.append("would reload \(reloadTarget.summary) (dry run: nothing was changed)")
-            outcome.status = .wouldReload
-            return finish(outcome)
-        }
-        do {
-            let context = ReloadContext(logger: logger, timeout: reloadTimeout)
-            let answer = try reloadTarget.reload(context: context)
-            outcome.lines.append("reloaded \(reloadTarget.summary): \(answer)")
-            logger.notice(
-                "reloaded \(reloadTarget.summary)",
-                metadata: ["certreload_code": "reloaded", "MESSAGE_ID": "\(MessageID.reloaded)"])
-        } catch {
-            outcome.problems.append(Problem(.error, error.code, path: reloadTarget.summary, message: error.message, fix: error.fix))
-            logger.error(
-                "reload failed: \(error.message)",
-                metadata: ["certreload_code": "\(error.code.rawValue)", "MESSAGE_ID": "\(MessageID.reloadFailed)"])
-            return finish(outcome)
-        }
-        state.deployedSHA256 = certificates[0].sha256
-        state.deployedAt = Int64(time(nil))
-        record(state, in: store, outcome: &outcome)
-
-        // 4. Prove it.
-        if target.verify.isEmpty {
-            outcome.lines.append("no verify URLs configured: the reload was not proven over TLS (add verify = [\"…\"] to target.\(target.name))")
-            outcome.status = .deployed
-            return finish(outcome)
-        }
-        let (results, urlProblems) = await verify(certificates, previous: previous, timeout: target.verifyTimeout)
-        outcome.problems.append(contentsOf: urlProblems)
-        for result in results where result.succeeded { outcome.lines.append("verified \(result.summary)") }
-        outcome.problems.append(contentsOf: results.flatMap(\.problems))
-        if urlProblems.isEmpty && results.allSatisfy(\.succeeded) {
-            state.verifiedSHA256 = certificates[0].sha256
-            state.verifiedAt = Int64(time(nil))
-            record(state, in: store, outcome: &outcome)
-            outcome.status = .deployed
-        }
-        return finish(outcome)
+        return certificates.isEmpty ? nil : certificates
     }
 
-    /// The check of this target's lineages, as its user, with its hostnames.
-    public func check() throws -> CheckReport {
-        let account = try target.user.map { name throws(UsageError) in try Account.named(name) }
-        let options = CheckOptions(
-            serviceUser: account, hostnames: target.hostnames, warnDays: target.warnDays ?? configuration.warnDays)
-        return try Checker(options: options).check(lineageSources())
+    /// 2. Does the server already serve it? `.stop` when the answer settles the job: it
+    /// serves it (recorded), or this is `verify` and the answer is the result.
+    private func servingStage(_ job: inout Job, _ certificates: [CertificateSummary], action: Action) async -> Next {
+        let probeOnly = action == .verify
+        guard !target.verify.isEmpty else {
+            guard probeOnly else { return .proceed }
+            job.outcome.lines.append("no verify URLs configured for \(target.name): nothing to probe")
+            job.outcome.status = .verified
+            return .stop
+        }
+        // verify retries for verify-timeout. Before a reload the question gets up to 3 s: a
+        // server that reloaded a moment ago may still answer from an old worker. A stale
+        // answer is then expected, not a finding.
+        let results = await probeAll(
+            certificates, previous: job.previousSHA256, timeout: probeOnly ? target.verifyTimeout : min(3, target.verifyTimeout))
+        let serving = results.allSatisfy(\.succeeded)
+        guard serving || probeOnly else { return .proceed }
+        report(results, into: &job)
+        guard serving else { return .stop }
+        job.outcome.status = probeOnly ? .verified : .alreadyServing
+        if !probeOnly { job.outcome.lines.append("already serving the certificate on disk: not reloaded (use --force to reload anyway)") }
+        // The server runs this certificate: that is what is deployed, whoever reloaded it.
+        let now = Int64(time(nil))
+        if job.state.deployedSHA256 != certificates[0].sha256 {
+            job.state.deployedSHA256 = certificates[0].sha256
+            job.state.deployedAt = now
+        }
+        job.state.verifiedSHA256 = certificates[0].sha256
+        job.state.verifiedAt = now
+        job.record()
+        return .stop
     }
 
-    /// Probes every verify URL; each expects the lineage whose certificate covers its host.
-    /// A URL that does not parse is a problem of its own (the loader normally refuses it first).
-    func verify(
-        _ certificates: [CertificateSummary], previous: String?, timeout: Double, retries: Bool = true,
-        logProblems: Bool = true
-    ) async -> (results: [VerifyResult], problems: [Problem]) {
+    /// The target's reload kind, built from its configuration.
+    private func reloadTargetStage(_ job: inout Job) -> (any ReloadTarget)? {
+        if let reloadTargetOverride { return reloadTargetOverride }
+        do {
+            return try target.makeReloadTarget()
+        } catch {
+            job.outcome.problems.append(Problem(.error, error.code, message: error.message, fix: error.fix))
+            return nil
+        }
+    }
+
+    /// 3. Reload, and record what was deployed.
+    private func reloadStage(_ job: inout Job, _ reloadTarget: any ReloadTarget, deploying certificate: CertificateSummary) async -> Next {
+        do {
+            let answer = try await reloadTarget.reload(context: ReloadContext(logger: logger, timeout: reloadTimeout))
+            job.outcome.lines.append("reloaded \(reloadTarget.summary): \(answer)")
+            job.outcome.events.append(.reloaded(reloadTarget.summary))
+        } catch {
+            let problem = Problem(.error, error.code, path: reloadTarget.summary, message: error.message, fix: error.fix)
+            job.outcome.problems.append(problem)
+            job.outcome.events.append(.reloadFailed(problem))
+            return .stop
+        }
+        job.state.deployedSHA256 = certificate.sha256
+        job.state.deployedAt = Int64(time(nil))
+        job.record()
+        return .proceed
+    }
+
+    /// 4. Prove it over TLS, and record what was verified.
+    private func verifyStage(_ job: inout Job, _ certificates: [CertificateSummary]) async {
+        guard !target.verify.isEmpty else {
+            job.outcome.lines.append("no verify URLs configured: the reload was not proven over TLS (add verify = [\"…\"] to target.\(target.name))")
+            job.outcome.status = .deployed
+            return
+        }
+        let results = await probeAll(certificates, previous: job.previousSHA256, timeout: target.verifyTimeout)
+        report(results, into: &job)
+        guard results.allSatisfy(\.succeeded) else { return }
+        job.state.verifiedSHA256 = certificates[0].sha256
+        job.state.verifiedAt = Int64(time(nil))
+        job.record()
+        job.outcome.status = .deployed
+    }
+
+    /// 5. What the server itself says it serves (Stalwart's registry; nothing for other
+    /// servers). An explanation only: it never decides whether to reload.
+    private func explainStage(_ job: inout Job, afterReload: Bool) async {
+        let findings = await StalwartView.explain(target: target, lineages: job.lineages, afterReload: afterReload, logger: logger)
+        job.outcome.lines.append(contentsOf: findings.lines)
+        job.outcome.problems.append(contentsOf: findings.problems)
+        for problem in findings.problems { job.outcome.events.append(.finding(problem)) }
+    }
+
+    // MARK: - Probing
+
+    /// Probes every verify URL, one after the other; each expects the lineage whose
+    /// certificate covers its host (the first lineage when none does).
+    func probeAll(_ certificates: [CertificateSummary], previous: String?, timeout: Double) async -> [VerifyResult] {
         var results: [VerifyResult] = []
-        var problems: [Problem] = []
-        for url in target.verify {
-            let endpoint: VerifyEndpoint
-            do {
-                endpoint = try VerifyEndpoint(parsing: url)
-            } catch {
-                problems.append(Problem(.error, .verifyConnectFailed, path: url, message: "verify URL: \(error.message)", fix: error.fix))
-                continue
-            }
-            let expected = certificates.first { covers($0, endpoint.host) } ?? certificates[0]
+        for endpoint in target.verify {
+            let expected = certificates.first { $0.covers(endpoint.host) } ?? certificates[0]
             var verifier = Verifier(
                 endpoint: endpoint, expectedSHA256: expected.sha256, previousSHA256: previous == expected.sha256 ? nil : previous,
                 connect: target.connect, caFile: target.caFile, timeout: timeout, probeWithoutSNI: target.probeWithoutSNI)
             verifier.attemptTimeout = min(verifier.attemptTimeout, max(timeout, 3))
-            verifier.retries = retries
-            let result = await verifier.verify()
-            // Before a reload a stale answer is expected, not an event worth an error entry.
-            for problem in result.problems where logProblems {
-                logger.log(
-                    level: problem.severity == .error ? .error : .warning, "\(problem.message)",
-                    metadata: ["certreload_code": "\(problem.code.rawValue)", "certreload_verify_url": "\(url)"])
+            results.append(await verifier.verify())
+        }
+        return results
+    }
+
+    /// Verify results into lines, problems and events.
+    private func report(_ results: [VerifyResult], into job: inout Job) {
+        for result in results where result.succeeded { job.outcome.lines.append("verified \(result.summary)") }
+        for result in results {
+            job.outcome.problems.append(contentsOf: result.problems)
+            for problem in result.problems {
+                job.outcome.events.append(.finding(problem, verifyURL: result.endpoint.url))
             }
-            results.append(result)
-        }
-        return (results, problems)
-    }
-
-    private func covers(_ certificate: CertificateSummary, _ host: String) -> Bool {
-        certificate.subjectAltNames.contains { name in
-            let lower = name.lowercased()
-            if lower == host.lowercased() { return true }
-            if lower.hasPrefix("*."), let dot = host.firstIndex(of: ".") {
-                return host[host.index(after: dot)...].lowercased() == lower.dropFirst(2)
-            }
-            return false
         }
     }
-
-    private func record(_ state: TargetState, in store: StateStore, outcome: inout TargetOutcome) {
-        do {
-            try store.save(state)
-        } catch {
-            outcome.problems.append(store.unwritable(error, target: target.name))
-        }
-    }
-
-    private func logFindings(_ lineage: LineageReport) {
-        for problem in lineage.problems {
-            var metadata: Logger.Metadata = [
-                "certreload_lineage": "\(lineage.name)", "certreload_code": "\(problem.code.rawValue)",
-            ]
-            if let path = problem.path { metadata["certreload_path"] = "\(path)" }
-            if problem.code == .notTraversable || problem.code == .unreadable {
-                metadata["MESSAGE_ID"] = "\(MessageID.becameUnreadable)"
-            } else if problem.code == .expiringSoon {
-                metadata["MESSAGE_ID"] = "\(MessageID.expiring)"
-            }
-            logger.log(level: problem.severity == .error ? .error : .warning, "\(problem.message)", metadata: metadata)
-        }
-    }
-
-    private func finish(_ outcome: TargetOutcome) -> TargetOutcome {
-        var outcome = outcome
-        if outcome.problems.contains(where: { $0.severity == .error }) { outcome.status = .failed }
-        return outcome
-    }
-}
-
-/// journald MESSAGE_IDs, one per kind of event: `journalctl MESSAGE_ID=…` finds them.
-public enum MessageID {
-    public static let reloaded = "5b2f1e8c3a7d4e6f9b0c1d2e3f4a5b6c"
-    public static let reloadFailed = "8d4c2b1a0f9e4d3c8b7a6f5e4d3c2b1a"
-    public static let becameUnreadable = "c3e1a9f75b2d4c68a0e4f1b3d5c7e9a2"
-    public static let expiring = "e7a5c3b1d9f24e6a8c0b2d4f6a8c0e1b"
 }

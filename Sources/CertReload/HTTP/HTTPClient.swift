@@ -5,7 +5,7 @@ import Musl
 #endif
 public import Logging
 internal import CCurl
-internal import CCertReloadShims
+internal import CCertReloadShims.Curl
 
 /// Where an HTTP API listens: an `http(s)://host[:port][/base]` URL, or `unix:/path/to.sock`.
 public struct HTTPEndpoint: Sendable, Equatable, CustomStringConvertible {
@@ -97,6 +97,8 @@ public struct HTTPRequest: Sendable {
     public var responseLimit: Int = 1 << 20
     /// Further strings that must never appear in a message (the server may echo them).
     public var secrets: [String] = []
+    /// Raised when the caller gives up: the transfer is aborted within curl's progress tick.
+    public var cancellation: CancellationFlag?
 
     public init(
         method: String, endpoint: HTTPEndpoint, path: String, headers: [(name: String, value: String)] = [],
@@ -160,9 +162,17 @@ public struct HTTPResponse: Sendable {
 /// port (and then at most five times); a redirect elsewhere is an error.
 public struct HTTPClient: Sendable {
     public var logger: Logger?
+    /// Aborts every transfer of this client once raised.
+    public var cancellation: CancellationFlag?
 
-    public init(logger: Logger? = nil) {
+    public init(logger: Logger? = nil, cancellation: CancellationFlag? = nil) {
         self.logger = logger
+        self.cancellation = cancellation
+    }
+
+    /// The client a reload uses: its logger, and its cancellation.
+    public init(context: ReloadContext) {
+        self.init(logger: context.logger, cancellation: context.cancellation)
     }
 
     /// Sends the request and returns any answer, whatever its status. Throws only when no
@@ -175,6 +185,7 @@ public struct HTTPClient: Sendable {
             if remaining <= 0 { remaining = 0.001 }
             current.timeout = remaining
             current.connectTimeout = min(request.connectTimeout, remaining)
+            if current.cancellation == nil { current.cancellation = cancellation }
             logger?.debug("HTTP request", metadata: ["request": "\(current.summary)"])
             let (response, redirect) = try CurlTransfer(request: current).perform()
             logger?.debug("HTTP answer", metadata: ["request": "\(current.summary)", "status": "\(response.status)"])
@@ -262,13 +273,12 @@ struct Redactor: Sendable {
     }
 }
 
-/// Seconds on CLOCK_MONOTONIC, for deadlines that wall-clock changes do not move.
-enum MonotonicClock {
-    static func now() -> Double {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
-    }
+/// curl's XFERINFOFUNCTION: aborts when the request's `CancellationFlag` (the data pointer,
+/// kept alive by the request the transfer holds) is raised.
+private let abortWhenRaised: @convention(c) (UnsafeMutableRawPointer?, curl_off_t, curl_off_t, curl_off_t, curl_off_t) -> Int32 = {
+    data, _, _, _, _ in
+    guard let data else { return 0 }
+    return Unmanaged<CancellationFlag>.fromOpaque(data).takeUnretainedValue().isRaised ? 1 : 0
 }
 
 /// One libcurl transfer: owns the easy handle, the header list, the capture buffers and
@@ -341,6 +351,13 @@ final class CurlTransfer {
         }
         try check(certreload_curl_setopt_string(handle, CURLOPT_USERAGENT, "certreload"), "the user agent")
         try check(certreload_curl_capture(handle, body, headerBytes), "the write callbacks")
+        if let flag = r.cancellation {
+            // curl calls the progress function about once a second and whenever data moves;
+            // a non-zero answer aborts the transfer with CURLE_ABORTED_BY_CALLBACK.
+            try check(certreload_curl_setopt_pointer(handle, CURLOPT_XFERINFOFUNCTION, unsafeBitCast(abortWhenRaised, to: UnsafeMutableRawPointer.self)), "the progress callback")
+            try check(certreload_curl_setopt_pointer(handle, CURLOPT_XFERINFODATA, Unmanaged.passUnretained(flag).toOpaque()), "the progress data")
+            try check(certreload_curl_setopt_long(handle, CURLOPT_NOPROGRESS, 0), "progress callbacks")
+        }
 
         let method = r.method.uppercased()
         if let bytes = r.body {
@@ -424,6 +441,10 @@ final class CurlTransfer {
             errorBuffer.pointee != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(code)))
         let target = request.summary
         switch code {
+        case CURLE_ABORTED_BY_CALLBACK:
+            return ReloadError(
+                .reloadTimeout, "\(target) was cut short: certreload had to stop (its deadline or shutdown grace ran out) before the server answered",
+                fix: "check that the server is running and responsive, or give the run more time (deploy --timeout)")
         case CURLE_OPERATION_TIMEDOUT:
             return ReloadError(
                 .reloadTimeout, "\(target) got no answer within \(CurlTransfer.seconds(request.timeout)) (curl: \(detail))",
@@ -451,9 +472,7 @@ final class CurlTransfer {
         }
     }
 
-    static func seconds(_ value: Double) -> String {
-        value == value.rounded() ? "\(Int(value)) s" : "\((value * 10).rounded() / 10) s"
-    }
+    static func seconds(_ value: Double) -> String { DurationText.seconds(value) }
 }
 
 extension ReloadError {

@@ -48,10 +48,16 @@ enum ProbeAddress {
 
     static func isIPAddress(_ text: String) -> Bool { isIPv4(text) || isIPv6(text) }
 
-    /// Letters, digits, '-', '_' in dot-separated labels of 1-63 bytes (253 in all).
-    static func isHostName(_ text: String) -> Bool {
-        let bytes = Array(text.utf8)
+    /// The one host-name grammar (configuration, verify URLs, `connect`): letters, digits,
+    /// '-' and '_' in dot-separated labels of 1-63 bytes, 253 in all, no label starting or
+    /// ending with '-'. With `wildcard`, a first label `*` is allowed (`*.example.com`). A
+    /// trailing dot is refused: certificates and SNI never carry one.
+    static func isHostName(_ text: String, wildcard: Bool = false) -> Bool {
+        var bytes = Array(text.utf8)
         guard !bytes.isEmpty, bytes.count <= 253 else { return false }
+        if wildcard, bytes.count > 2, bytes[0] == UInt8(ascii: "*"), bytes[1] == UInt8(ascii: ".") {
+            bytes.removeFirst(2)
+        }
         for label in bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false) {
             guard !label.isEmpty, label.count <= 63 else { return false }
             guard label.first != UInt8(ascii: "-"), label.last != UInt8(ascii: "-") else { return false }
@@ -65,36 +71,23 @@ enum ProbeAddress {
     }
 }
 
-/// Where to dial: an override such as `127.0.0.1`, `10.0.0.5:2525`, `[::1]:25` or `::1`.
+/// Where to dial: the URL's host, or a `connect` override — an address or host name without
+/// a port (`127.0.0.1`, `::1`, `[::1]`, `mx.internal`); the port is always the URL's.
 struct DialTarget: Sendable, Equatable {
     var host: String
     var port: UInt16
 
-    /// Parses `connect`; a missing port falls back to `defaultPort`. Nil when malformed.
+    /// Parses `connect` with the one grammar the loader also checks it with; nil when malformed.
     init?(connect text: String, defaultPort: UInt16) {
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { return nil }
-            host = String(text[text.index(after: text.startIndex)..<close])
-            let after = text[text.index(after: close)...]
-            if after.isEmpty {
-                port = defaultPort
-            } else {
-                guard after.hasPrefix(":"), let value = UInt16(after.dropFirst()), value > 0 else { return nil }
-                port = value
-            }
-            guard ProbeAddress.isIPv6(host) else { return nil }
-        } else if ProbeAddress.isIPv6(text) {
-            host = text
-            port = defaultPort
-        } else if let colon = text.firstIndex(of: ":") {
-            host = String(text[..<colon])
-            guard let value = UInt16(text[text.index(after: colon)...]), value > 0 else { return nil }
-            port = value
-        } else {
-            host = text
-            port = defaultPort
+        var host = Substring(text)
+        if host.hasPrefix("[") {
+            guard host.hasSuffix("]"), host.count > 2 else { return nil }
+            host = host.dropFirst().dropLast()
+            guard ProbeAddress.isIPv6(String(host)) else { return nil }
         }
-        guard ProbeAddress.isHostName(host) || ProbeAddress.isIPAddress(host) else { return nil }
+        guard ProbeAddress.isHostName(String(host)) || ProbeAddress.isIPAddress(String(host)) else { return nil }
+        self.host = String(host)
+        port = defaultPort
     }
 
     init(host: String, port: UInt16) {

@@ -9,11 +9,7 @@ struct ProbeDeadline: Sendable {
     /// Nanoseconds on CLOCK_MONOTONIC.
     let instant: Int64
 
-    static func now() -> Int64 {
-        var spec = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &spec)
-        return Int64(spec.tv_sec) * 1_000_000_000 + Int64(spec.tv_nsec)
-    }
+    static func now() -> Int64 { MonotonicClock.nanoseconds() }
 
     init(secondsFromNow seconds: Double) {
         let clamped = min(max(seconds, 0), 86_400)
@@ -107,7 +103,7 @@ final class ProbeSocket {
         guard fd >= 0 else { return .failure(SocketFailure(kind: .system, detail: errnoDescription(errno))) }
         var one: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
-        if Glibc.connect(fd, info.ai_addr, info.ai_addrlen) == 0 { return .success(fd) }
+        if SystemCall.connect(fd, info.ai_addr, info.ai_addrlen) == 0 { return .success(fd) }
         guard errno == EINPROGRESS || errno == EINTR else {
             let failure = SocketFailure(kind: .system, detail: errnoDescription(errno))
             close(fd)
@@ -134,10 +130,11 @@ final class ProbeSocket {
         while true {
             if deadline.hasPassed { return .failure(SocketFailure(kind: .timedOut, detail: "timed out")) }
             var entry = pollfd(fd: fd, events: events, revents: 0)
-            let ready = poll(&entry, 1, max(deadline.remainingMilliseconds, 1))
-            if ready < 0 {
-                if errno == EINTR { continue }
-                return .failure(SocketFailure(kind: .system, detail: "poll: \(errnoDescription(errno))"))
+            let ready: Int32
+            switch valueOrErrno(retryOnInterrupt: false, { poll(&entry, 1, max(deadline.remainingMilliseconds, 1)) }) {
+            case .success(let count): ready = count
+            case .failure(let error) where error.rawValue == EINTR: continue  // the deadline is checked again
+            case .failure(let error): return .failure(SocketFailure(kind: .system, detail: "poll: \(errnoDescription(error.rawValue))"))
             }
             if ready == 0 { continue }
             // POLLHUP/POLLERR: let the following read/write/getsockopt report the cause.
@@ -150,7 +147,7 @@ final class ProbeSocket {
         var offset = 0
         while offset < bytes.count {
             let sent = bytes.withUnsafeBytes { raw in
-                Glibc.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                SystemCall.send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
             }
             if sent >= 0 {
                 offset += sent

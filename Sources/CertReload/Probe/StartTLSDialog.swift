@@ -217,7 +217,9 @@ struct StartTLSConversation {
 /// Wording shared by the probe's messages.
 enum ProbeText {
     static let notOffered =
-        "TLS is probably not enabled on that listener, or it has no usable certificate (some servers, Stalwart among them, stop offering STARTTLS when they cannot load one)"
+        "TLS is not enabled on that listener (Stalwart offers STARTTLS whenever the listener's TLS switch is on, "
+        + "useTls in 0.16/1.0 or server.listener.ID.tls.enable in 0.15, whatever its certificates; Postfix and others "
+        + "also stop offering it when they cannot load a certificate)"
 }
 
 extension ProbeText {

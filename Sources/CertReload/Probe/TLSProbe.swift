@@ -4,7 +4,8 @@ import Glibc
 import Musl
 #endif
 internal import COpenSSL
-internal import CCertReloadShims
+internal import CCertReloadShims.TLS
+internal import CCertReloadShims.X509
 
 /// Whether the served chain leads to a trusted root; reported beside the probe, never a reason to fail it.
 public struct TrustEvaluation: Sendable, Equatable {
@@ -100,7 +101,7 @@ public struct TLSProbe: Sendable {
             guard let parsed = DialTarget(connect: connect, defaultPort: endpoint.probePort) else {
                 throw TLSProbeFailure(
                     code: .verifyConnectFailed,
-                    message: "the connect address \"\(ProbeText.printable(connect, limit: 100))\" is not host, host:port or [IPv6]:port",
+                    message: "the connect address \"\(ProbeText.printable(connect, limit: 100))\" is not an address or host name (the port is the verify URL's)",
                     transcript: [])
             }
             target = parsed
@@ -167,10 +168,7 @@ public struct TLSProbe: Sendable {
 }
 
 extension ProbeText {
-    static func seconds(_ value: Double) -> String {
-        let tenths = Int((value * 10).rounded())
-        return tenths % 10 == 0 ? "\(tenths / 10) s" : "\(tenths / 10).\(tenths % 10) s"
-    }
+    static func seconds(_ value: Double) -> String { DurationText.seconds(value) }
 }
 
 /// An OpenSSL failure at the TLS boundary, with the drained error queue.

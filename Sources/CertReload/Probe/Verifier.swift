@@ -40,8 +40,6 @@ public struct Verifier: Sendable {
     public var probeWithoutSNI: Bool
     /// First pause between attempts; it doubles up to `maximumBackoff`.
     public var initialBackoff: Double = 0.2
-    /// false: one probe only (the "does it already serve it?" question before a reload).
-    public var retries = true
     public var maximumBackoff: Double = 1
 
     public init(
@@ -58,22 +56,6 @@ public struct Verifier: Sendable {
         self.probeWithoutSNI = probeWithoutSNI
     }
 
-    /// One verifier per `verify` URL of a target, with its connect, CA file, timeout and SNI settings.
-    public static func forTarget(
-        _ target: TargetConfiguration, expectedSHA256: String, previousSHA256: String? = nil
-    ) throws(VerifyEndpoint.ParseError) -> [Verifier] {
-        var verifiers: [Verifier] = []
-        for url in target.verify {
-            let endpoint = try VerifyEndpoint(parsing: url)
-            verifiers.append(
-                Verifier(
-                    endpoint: endpoint, expectedSHA256: expectedSHA256, previousSHA256: previousSHA256,
-                    connect: target.connect, caFile: target.caFile, timeout: target.verifyTimeout,
-                    probeWithoutSNI: target.probeWithoutSNI))
-        }
-        return verifiers
-    }
-
     func probe(sendServerName: Bool, timeout: Double) -> TLSProbe {
         TLSProbe(
             endpoint: endpoint, serverName: hostname, sendServerName: sendServerName, connect: connect, caFile: caFile,
@@ -82,8 +64,8 @@ public struct Verifier: Sendable {
 
     /// Probes until the expected leaf is served or `timeout` runs out, then judges the last answer.
     ///
-    /// Each probe is synchronous (poll-bounded by `attemptTimeout`) and runs on the calling task's
-    /// thread; only the pauses between attempts suspend. Cancellation ends the retries early.
+    /// Each probe is a blocking, poll-bounded (`attemptTimeout`) exchange on a thread of its own,
+    /// never on the cooperative pool. Cancellation ends the retries early.
     public func verify() async -> VerifyResult {
         let expected = Verifier.normalized(expectedSHA256)
         let previous = previousSHA256.map(Verifier.normalized)
@@ -96,13 +78,12 @@ public struct Verifier: Sendable {
             attempts += 1
             // The last attempt still gets a second, so a slow but healthy server can answer.
             let budget = min(attemptTimeout, max(deadline.remainingSeconds, 1))
-            do {
-                outcome = .success(try probe(sendServerName: true, timeout: budget).run())
-            } catch {
-                outcome = .failure(error)
+            let attempt = probe(sendServerName: true, timeout: budget)
+            outcome = await Blocking.run { (_) -> Result<TLSProbeResult, TLSProbeFailure> in
+                Result { () throws(TLSProbeFailure) -> TLSProbeResult in try attempt.run() }
             }
             if case .success(let served) = outcome, served.leaf.sha256 == expected { break }
-            if !retries || deadline.remainingSeconds < backoff || Task.isCancelled { break }
+            if deadline.remainingSeconds < backoff || Task.isCancelled { break }
             // A bounded pause between attempts while the server reloads; not a synchronisation.
             try? await Task.sleep(nanoseconds: UInt64(backoff * 1_000_000_000))
             backoff = min(backoff * 2, maximumBackoff)
@@ -173,7 +154,7 @@ public struct Verifier: Sendable {
                             ? "serve fullchain.pem, not cert.pem, so clients also get the intermediate certificate; then check: \(ProbeText.replacingFirst("-connect", in: manual, with: "-showcerts -connect"))"
                             : "check the chain the server sends: \(ProbeText.replacingFirst("-connect", in: manual, with: "-showcerts -connect"))"))
             }
-            if probeWithoutSNI, let problem = defaultCertificateProblem(expected: expected) {
+            if probeWithoutSNI, let problem = await defaultCertificateProblem(expected: expected) {
                 problems.append(problem)
             }
             let trust = served.trust.trusted ? "trusted" : "untrusted: \(served.trust.detail)"
@@ -188,11 +169,11 @@ public struct Verifier: Sendable {
     }
 
     /// What clients without SNI get, when that is not the expected certificate.
-    private func defaultCertificateProblem(expected: String) -> Problem? {
+    private func defaultCertificateProblem(expected: String) async -> Problem? {
         let probe = probe(sendServerName: false, timeout: attemptTimeout)
         let url = endpoint.url
         do {
-            let served = try probe.run()
+            let served = try await Blocking.run { (_) throws(TLSProbeFailure) -> TLSProbeResult in try probe.run() }
             guard served.leaf.sha256 != expected else { return nil }
             return Problem(
                 .warning, .sniDefaultDiffers, path: url,

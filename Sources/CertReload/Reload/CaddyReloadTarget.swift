@@ -3,7 +3,7 @@
 /// (without the header Caddy treats an identical configuration as a no-op).
 ///
 /// It does not change the configuration; an empty (`null`) configuration is refused.
-public struct CaddyReloadTarget: ReloadTarget {
+public struct CaddyReloadTarget: BlockingReloadTarget {
     public var endpoint: HTTPEndpoint
     public var caFile: String?
     public var connectTimeout: Double = 10
@@ -21,8 +21,8 @@ public struct CaddyReloadTarget: ReloadTarget {
     static let unauthorizedFix =
         "Caddy's admin API refused the request: allow this host in the admin `origins`, or use the admin socket (unix:/path)"
 
-    public func reload(context: ReloadContext) throws(ReloadError) -> String {
-        let client = HTTPClient(logger: context.logger)
+    public func reloadBlocking(context: ReloadContext) throws(ReloadError) -> String {
+        let client = HTTPClient(context: context)
         let started = MonotonicClock.now()
         func remaining() -> Double { max(0.001, context.timeout - (MonotonicClock.now() - started)) }
         let server = "Caddy at \(endpoint)"

@@ -5,14 +5,14 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-internal import CCertReloadShims
+internal import CCertReloadShims.Access
 
 /// Runs a program as argv (never through a shell) to reload a server, such as
 /// `["/usr/sbin/postfix", "reload"]`.
 ///
 /// Its stdout and stderr go to the log (the last 64 KiB); a run past the timeout has its
 /// whole process group killed.
-public struct CommandReloadTarget: ReloadTarget {
+public struct CommandReloadTarget: BlockingReloadTarget {
     public var argv: [String]
     /// Seconds; the context's timeout bounds it too.
     public var timeout: Double
@@ -29,7 +29,7 @@ public struct CommandReloadTarget: ReloadTarget {
 
     public var summary: String { "command \(ShellQuoting.join(argv))" }
 
-    public func reload(context: ReloadContext) throws(ReloadError) -> String {
+    public func reloadBlocking(context: ReloadContext) throws(ReloadError) -> String {
         guard let program = argv.first, !program.isEmpty else {
             throw ReloadError(.reloadFailed, "the reload command is empty", fix: "set reload.command to an argv list such as [\"/usr/sbin/postfix\", \"reload\"]")
         }
@@ -47,7 +47,7 @@ public struct CommandReloadTarget: ReloadTarget {
                 fix: error.code == ENOENT ? "check the path: ls -l \(ShellQuoting.quote(program))" : nil)
         }
         logger.debug("started \(shown)", metadata: ["certreload_pid": "\(child.pid)"])
-        let outcome = child.run(deadline: Deadline(seconds: limit), grace: Self.terminationGrace)
+        let outcome = child.run(deadline: Deadline(seconds: limit), grace: Self.terminationGrace, cancellation: context.cancellation)
         let lines = child.output.lines
         if child.output.dropped > 0 {
             logger.info("(\(child.output.dropped) earlier bytes of output from \(program) not kept)")
@@ -69,6 +69,11 @@ public struct CommandReloadTarget: ReloadTarget {
             throw ReloadError(
                 .reloadFailed, "\(shown) was killed by signal \(signal) (\(SignalNames.name(of: signal)))\(tailText)",
                 fix: "run it by hand to see why: \(shown)")
+        case .cancelled:
+            throw ReloadError(
+                .reloadTimeout,
+                "\(shown) was cut short: certreload had to stop (its deadline or shutdown grace ran out) and killed its process group\(tailText)",
+                fix: "find why it takes so long by running it by hand: \(shown)")
         case .timedOut:
             throw ReloadError(
                 .reloadTimeout,
@@ -77,9 +82,7 @@ public struct CommandReloadTarget: ReloadTarget {
         }
     }
 
-    static func seconds(_ value: Double) -> String {
-        value == value.rounded() ? "\(Int(value)) s" : "\(value) s"
-    }
+    static func seconds(_ value: Double) -> String { DurationText.seconds(value) }
 }
 
 /// Quoting for showing an argv so that a person can paste it into a shell.
@@ -147,6 +150,8 @@ final class ChildProcess {
         case exited(Int32)
         case signaled(Int32)
         case timedOut
+        /// The caller gave up (its cancellation flag was raised) and the group was killed.
+        case cancelled
     }
 
     let pid: pid_t
@@ -166,7 +171,7 @@ final class ChildProcess {
         if outcome == nil {
             kill(-pid, SIGKILL)
             var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            _ = valueOrErrno { waitpid(pid, &status, 0) }
         }
         if outputFD >= 0 { close(outputFD) }
     }
@@ -229,13 +234,15 @@ final class ChildProcess {
 
     /// Collects output until the child exits or the deadline passes; then SIGTERM to its
     /// process group, SIGKILL after `grace` seconds, and reaps it.
-    func run(deadline: Deadline, grace: Double) -> Outcome {
-        if let status = waitForExit(deadline: deadline) { return status }
+    /// A raised `cancellation` ends the wait early the same way, and the outcome says so.
+    func run(deadline: Deadline, grace: Double, cancellation: CancellationFlag? = nil) -> Outcome {
+        if let status = waitForExit(deadline: deadline, cancellation: cancellation) { return status }
+        let cut: Outcome = cancellation?.isRaised == true ? .cancelled : .timedOut
         kill(-pid, SIGTERM)
-        if waitForExit(deadline: Deadline(seconds: grace)) != nil { return .timedOut }
+        if waitForExit(deadline: Deadline(seconds: grace)) != nil { return cut }
         kill(-pid, SIGKILL)
         _ = waitForExit(deadline: Deadline(seconds: 3600))
-        return .timedOut
+        return cut
     }
 
     /// Sends `signal` to the child's process group.
@@ -244,14 +251,14 @@ final class ChildProcess {
     }
 
     /// Reads output and waits for the child until `deadline`; nil when it is still running.
-    func waitForExit(deadline: Deadline) -> Outcome? {
+    func waitForExit(deadline: Deadline, cancellation: CancellationFlag? = nil) -> Outcome? {
         while true {
             if let outcome = reap() {
                 drainOutput()
                 return outcome
             }
             let remaining = deadline.remaining
-            if remaining <= 0 { return nil }
+            if remaining <= 0 || cancellation?.isRaised == true { return nil }
             // Wake for output at once, and every 20 ms to look for the exit.
             let slice = Int32(max(1, min(remaining, 0.02) * 1000))
             if outputFD >= 0 {
@@ -281,12 +288,12 @@ final class ChildProcess {
         guard outputFD >= 0 else { return }
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(outputFD, $0.baseAddress, $0.count) }
+            let fd = outputFD
+            let n = (try? valueOrErrno { buffer.withUnsafeMutableBytes { SystemCall.read(fd, $0.baseAddress, $0.count) } }.get()) ?? -1
             if n > 0 {
                 buffer.withUnsafeBytes { output.append(UnsafeRawBufferPointer(rebasing: $0[..<n])) }
                 continue
             }
-            if n < 0 && errno == EINTR { continue }
             if n == 0 {
                 close(outputFD)
                 outputFD = -1

@@ -1,5 +1,5 @@
 /// Calls any HTTP API that makes a server reload: one request, success by status code.
-public struct HTTPReloadTarget: ReloadTarget {
+public struct HTTPReloadTarget: BlockingReloadTarget {
     public var url: String
     public var method: String
     public var headers: [String: String]
@@ -45,7 +45,7 @@ public struct HTTPReloadTarget: ReloadTarget {
         return ["auth", "token", "key", "cookie", "secret", "password"].contains { lower.contains($0) }
     }
 
-    public func reload(context: ReloadContext) throws(ReloadError) -> String {
+    public func reloadBlocking(context: ReloadContext) throws(ReloadError) -> String {
         var authorization: HTTPRequest.Authorization?
         if let token {
             authorization = .bearer(token: try Secrets.read(token, credentialsDirectory: context.credentialsDirectory))
@@ -56,7 +56,7 @@ public struct HTTPReloadTarget: ReloadTarget {
             body: body.map { Array($0.utf8) }, authorization: authorization,
             connectTimeout: min(connectTimeout, context.timeout), timeout: context.timeout, caFile: caFile)
         request.secrets = headers.filter { Self.isSensitive($0.key) }.map(\.value)
-        let response = try HTTPClient(logger: context.logger).send(request)
+        let response = try HTTPClient(context: context).send(request)
         let expected = expectStatus.isEmpty ? response.isSuccess : expectStatus.contains(response.status)
         guard expected else {
             let wanted = expectStatus.isEmpty ? "2xx" : expectStatus.map(String.init).joined(separator: " or ")

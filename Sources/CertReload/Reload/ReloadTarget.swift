@@ -13,11 +13,18 @@ public struct ReloadContext: Sendable {
     public var timeout: Double
     /// `$CREDENTIALS_DIRECTORY` (systemd `LoadCredential=`), for `SecretSource.credential`.
     public var credentialsDirectory: String?
+    /// Raised when the caller gives up (deadline, shutdown): the blocking work stops early,
+    /// killing what it started.
+    public var cancellation: CancellationFlag
 
-    public init(logger: Logger, timeout: Double = 30, credentialsDirectory: String? = nil) {
+    public init(
+        logger: Logger, timeout: Double = 30, credentialsDirectory: String? = nil,
+        cancellation: CancellationFlag = CancellationFlag()
+    ) {
         self.logger = logger
         self.timeout = timeout
         self.credentialsDirectory = credentialsDirectory
+        self.cancellation = cancellation
     }
 }
 
@@ -37,10 +44,32 @@ public struct ReloadError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Something that tells one server to load its certificate files again.
+///
+/// A new reload kind: a type conforming to `BlockingReloadTarget` (its work is C calls that
+/// block), a case in `ReloadConfiguration`, its keys in `ConfigurationLoader`, and a line in
+/// `TargetConfiguration.makeReloadTarget()`.
 public protocol ReloadTarget: Sendable {
     /// "Stalwart (JMAP) at http://127.0.0.1:8080", for logs and reports.
     var summary: String { get }
     /// Asks the server to reload and waits for its answer; returns what it said, one line.
-    /// Never logs or returns a secret.
-    func reload(context: ReloadContext) throws(ReloadError) -> String
+    /// Never logs or returns a secret. Cancelling the task stops the work early.
+    func reload(context: ReloadContext) async throws(ReloadError) -> String
+}
+
+/// A reload target whose work is blocking C calls (libcurl, sd-bus, waitpid): `reload` runs
+/// it on a thread of its own, never on Swift's cooperative pool, and raises
+/// `context.cancellation` when the calling task is cancelled.
+public protocol BlockingReloadTarget: ReloadTarget {
+    /// The blocking work; polls `context.cancellation` between bounded waits.
+    func reloadBlocking(context: ReloadContext) throws(ReloadError) -> String
+}
+
+extension BlockingReloadTarget {
+    public func reload(context: ReloadContext) async throws(ReloadError) -> String {
+        try await Blocking.run { (flag) throws(ReloadError) -> String in
+            var context = context
+            context.cancellation = flag
+            return try self.reloadBlocking(context: context)
+        }
+    }
 }

@@ -8,7 +8,7 @@ import Musl
 /// pid file or by its systemd unit's MainPID.
 ///
 /// Does not wait for the server to finish reloading: a signal has no answer.
-public struct SignalReloadTarget: ReloadTarget {
+public struct SignalReloadTarget: BlockingReloadTarget {
     /// As configured: "HUP", "SIGHUP", "usr1".
     public var signalName: String
     public var pidFile: String?
@@ -30,7 +30,7 @@ public struct SignalReloadTarget: ReloadTarget {
         return signal
     }
 
-    public func reload(context: ReloadContext) throws(ReloadError) -> String {
+    public func reloadBlocking(context: ReloadContext) throws(ReloadError) -> String {
         guard let number = SignalNames.number(signalName) else {
             throw ReloadError(
                 .reloadFailed, "unknown signal '\(signalName)'",

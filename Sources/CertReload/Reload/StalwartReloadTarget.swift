@@ -1,10 +1,12 @@
 /// Tells Stalwart to reload its TLS certificates: JMAP `x:Action/set` creating
-/// `ReloadTlsCertificates` (0.16 and later), or `GET /api/reload/certificate` (up to 0.15).
+/// `ReloadTlsCertificates` (0.16 and 1.0), or `GET /api/reload/certificate` (0.15).
 ///
-/// With `api = auto` it tries JMAP first and falls back to REST only when the server does
-/// not know that method (404 on /jmap/, `unknownMethod`, `unknownCapability`); an answer
-/// that refuses the credentials never falls back.
-public struct StalwartReloadTarget: ReloadTarget {
+/// With `api = auto` it tries JMAP first and falls back to REST when the answer is what 0.15
+/// gives there: 404/405, a 400 `notRequest` for the unknown `urn:stalwart:jmap` capability
+/// (Basic credentials), or a 401 (0.15 refuses API keys on `/jmap/`); a 401 from REST as well
+/// is then final. A 0.15 API key (`api_…`) goes straight to REST, a 0.16 one (`API_…`) only
+/// to JMAP.
+public struct StalwartReloadTarget: BlockingReloadTarget {
     public var endpoint: HTTPEndpoint
     public var api: ReloadConfiguration.StalwartAPI
     public var token: SecretSource?
@@ -31,8 +33,19 @@ public struct StalwartReloadTarget: ReloadTarget {
         "give the API key (token-file) the permissions sysActionCreate and actionReloadTlsCertificates, "
         + "or use an administrator's username and password-file"
     static let restUnauthorizedFix =
-        "Stalwart 0.15's /api/reload/ needs an administrator: use an administrator's API key (token-file) "
-        + "or username and password-file"
+        "Stalwart 0.15's /api/reload/ needs the permission settings-reload (an administrator has it): use such an "
+        + "account's username and password-file, or its API key as api_<base64 of name:secret> in token-file"
+    /// What 0.16 / 1.0 serve after a certificate failed (crates/common/src/cache/reload.rs and
+    /// network/tls.rs: the map is rebuilt without it).
+    static let jmapServesNow =
+        "Stalwart 0.16/1.0 rebuilt its certificate map without that certificate object: names it covered now get "
+        + "another certificate that covers them, else the default certificate, else any certificate, and a generated "
+        + "self-signed one only when none is left"
+    /// What 0.15 serves after a certificate failed (crates/common/src/manager/reload.rs: only
+    /// certificates that parse are added to a copy of the current map).
+    static let restServesNow =
+        "Stalwart 0.15 keeps serving the certificate it had loaded before for those names (a reload only adds "
+        + "certificates that load)"
 
     public var summary: String {
         let kind: String
@@ -44,26 +57,57 @@ public struct StalwartReloadTarget: ReloadTarget {
         return "Stalwart (\(kind)) at \(endpoint)"
     }
 
-    public func reload(context: ReloadContext) throws(ReloadError) -> String {
-        let authorization = try credentials(context)
-        let client = HTTPClient(logger: context.logger)
+    public func reloadBlocking(context: ReloadContext) throws(ReloadError) -> String {
+        let credentials = try StalwartCredentials.load(
+            token: token, username: username, password: password, credentialsDirectory: context.credentialsDirectory)
+        let authorization = credentials?.authorization
+        let client = HTTPClient(context: context)
         let started = MonotonicClock.now()
         func remaining() -> Double { max(0.001, context.timeout - (MonotonicClock.now() - started)) }
 
-        switch api {
-        case .rest:
+        switch (api, credentials) {
+        case (.jmap, .legacyAPIKey?):
+            throw ReloadError(
+                .stalwartCredentialShape,
+                "token-file holds a Stalwart 0.15 API key (api_…), which Stalwart never accepts on /jmap/",
+                fix: "for 0.15 set api = \"rest\" (or \"auto\"); for 0.16/1.0 create an API key with x:ApiKey/set (API_…)")
+        case (.rest, .apiKey?):
+            throw ReloadError(
+                .stalwartCredentialShape,
+                "token-file holds a Stalwart 0.16/1.0 API key (API_…), and those versions have no REST reload (/api/reload/ is gone)",
+                fix: "set api = \"jmap\" (or \"auto\")")
+        case (.rest, _), (.auto, .legacyAPIKey?):
             return try reloadREST(client, authorization, timeout: remaining())
-        case .jmap:
+        case (.jmap, _):
             switch try reloadJMAP(client, authorization, timeout: remaining()) {
             case .reloaded(let line): return line
+            case .refused(let error): throw error
             case .notSupported(let why):
                 throw ReloadError(
                     .reloadFailed, "\(endpoint) does not offer the JMAP reload (\(why))",
-                    fix: "for Stalwart 0.15 or older set api = \"rest\" (or \"auto\")")
+                    fix: "for Stalwart 0.15 set api = \"rest\" (or \"auto\")")
             }
-        case .auto:
+        case (.auto, _):
             switch try reloadJMAP(client, authorization, timeout: remaining()) {
             case .reloaded(let line): return line
+            case .refused(let error):
+                // 0.15 answers 401 on /jmap/ to what it would take on /api/; a 0.16 API key has
+                // nothing to fall back to (0.15 does not know that format either).
+                if case .apiKey? = credentials { throw error }
+                context.logger.info("Stalwart refused the credentials on /jmap/, trying 0.15's REST reload",
+                                    metadata: ["target": "\(endpoint)"])
+                do {
+                    return try reloadREST(client, authorization, timeout: remaining())
+                } catch let restError where restError.code == .reloadUnauthorized {
+                    throw ReloadError(
+                        .reloadUnauthorized,
+                        "Stalwart at \(endpoint) refused \(credentials?.kind ?? "the request without credentials") on /jmap/ (401) "
+                            + "and on /api/reload/certificate (\(restError.message))",
+                        fix: credentials == nil ? "add token-file, or username and password-file" :
+                            "check the username and password-file (they are refused by both APIs); " + Self.jmapUnauthorizedFix)
+                } catch let restError where restError.code == .reloadFailed && restError.message.contains("answered 404") {
+                    throw error  // 0.16/1.0: no REST at all, so the JMAP refusal is the answer
+                }
             case .notSupported(let why):
                 context.logger.info("Stalwart has no JMAP reload, trying REST", metadata: ["target": "\(endpoint)", "reason": "\(why)"])
                 return try reloadREST(client, authorization, timeout: remaining())
@@ -71,23 +115,11 @@ public struct StalwartReloadTarget: ReloadTarget {
         }
     }
 
-    private func credentials(_ context: ReloadContext) throws(ReloadError) -> HTTPRequest.Authorization? {
-        if let token {
-            return .bearer(token: try Secrets.read(token, credentialsDirectory: context.credentialsDirectory))
-        }
-        if let username {
-            guard let password else {
-                throw ReloadError(.reloadFailed, "Stalwart target has a username but no password-file",
-                                  fix: "add password-file (or use token-file with an API key)")
-            }
-            return .basic(username: username, password: try Secrets.read(password, credentialsDirectory: context.credentialsDirectory))
-        }
-        return nil
-    }
-
     enum JMAPOutcome {
         case reloaded(String)
         case notSupported(String)
+        /// 401 on /jmap/: what 0.15 answers to API keys (auto mode may still try REST).
+        case refused(ReloadError)
     }
 
     private func request(_ method: String, _ path: String, body: [UInt8]?, _ authorization: HTTPRequest.Authorization?, timeout: Double) -> HTTPRequest {
@@ -106,9 +138,15 @@ public struct StalwartReloadTarget: ReloadTarget {
         if response.status == 404 || response.status == 405 {
             return .notSupported("\(request.summary) answered \(response.status)")
         }
-        if response.status == 400, let type = response.json?[member: "type"]?.stringValue,
-           type.hasSuffix("unknownCapability") || type.hasSuffix("unknownMethod") {
-            return .notSupported("JMAP \(JMAPName.short(type))")
+        if response.status == 400, let type = response.json?[member: "type"]?.stringValue {
+            let detail = response.json?[member: "detail"]?.stringValue ?? ""
+            // 0.15: "Unknown capability: \"urn:stalwart:jmap\"" is a notRequest (its request parser).
+            if type.hasSuffix("unknownCapability") || (type.hasSuffix("notRequest") && detail.contains("urn:stalwart:jmap")) {
+                return .notSupported("JMAP \(JMAPName.short(type)): \(redactor.excerpt(detail, limit: 120))")
+            }
+        }
+        if response.status == 401 {
+            return .refused(ReloadError.httpStatus(response, to: request, server: server, unauthorizedFix: Self.jmapUnauthorizedFix))
         }
         guard response.isSuccess else {
             throw ReloadError.httpStatus(response, to: request, server: server, unauthorizedFix: Self.jmapUnauthorizedFix)
@@ -124,7 +162,9 @@ public struct StalwartReloadTarget: ReloadTarget {
                 return .notSupported("JMAP \(type)")
             }
             if type == "forbidden" {
-                throw ReloadError(.reloadUnauthorized, "\(server) refused x:Action/set: forbidden\(description)", fix: Self.jmapUnauthorizedFix)
+                // crates/jmap/src/api/auth.rs validate_set: the key lacks sysActionCreate.
+                throw ReloadError(.reloadUnauthorized, "\(server) refused x:Action/set: forbidden\(description)",
+                                  fix: Self.jmapUnauthorizedFix)
             }
             throw ReloadError(.reloadFailed, "\(server) answered x:Action/set with the JMAP error \(type)\(description)")
         }
@@ -132,17 +172,33 @@ public struct StalwartReloadTarget: ReloadTarget {
             return .reloaded("Stalwart at \(endpoint) reloaded its TLS certificates (JMAP)")
         }
         if let failure = arguments[member: "notCreated"]?[member: "r1"] {
-            let type = failure[member: "type"]?.stringValue ?? "unknown"
-            let description = failure[member: "description"].map { ": " + redactor.excerpt($0.displayText) } ?? ""
-            if type == "forbidden" {
-                throw ReloadError(.reloadUnauthorized, "\(server) refused to reload its TLS certificates: forbidden\(description)",
-                                  fix: Self.jmapUnauthorizedFix)
-            }
-            throw ReloadError(
-                .reloadFailed, "\(server) did not reload its TLS certificates: \(type)\(description)",
-                fix: "run `certreload check` on the lineage and read Stalwart's log; the certificate it names was dropped")
+            throw Self.notCreated(failure, server: server, redactor: redactor)
         }
         throw ReloadError(.reloadFailed, "\(server) answered x:Action/set without created.r1 or notCreated.r1: \(redactor.excerpt(response.text, limit: 200))")
+    }
+
+    /// The error for `notCreated.r1` (crates/jmap/src/registry/mapping/action.rs and mod.rs
+    /// map_bootstrap_error: only the first failure is reported).
+    static func notCreated(_ failure: JSON, server: String, redactor: Redactor) -> ReloadError {
+        let type = failure[member: "type"]?.stringValue ?? "unknown"
+        let descriptionText = failure[member: "description"].map { redactor.excerpt($0.displayText) }
+        let description = descriptionText.map { ": " + $0 } ?? ""
+        let object = failure[member: "objectId"]?[member: "id"]?.stringValue.map { " (certificate object \($0))" } ?? ""
+        if type == "forbidden" {
+            if descriptionText?.hasPrefix("Insufficient permissions") == true {
+                return ReloadError(.reloadUnauthorized, "\(server) refused to reload its TLS certificates: forbidden\(description)",
+                                   fix: "give the API key the permission actionReloadTlsCertificates")
+            }
+            // map_bootstrap_error turns an internal error (reading the registry) into forbidden too.
+            return ReloadError(
+                .reloadFailed,
+                "\(server) answered forbidden\(object) to the reload\(description); Stalwart also answers forbidden when it "
+                    + "fails to read its own registry, so this is not necessarily a missing permission",
+                fix: "read Stalwart's log for the error at this time; if it names a permission, give the key actionReloadTlsCertificates")
+        }
+        return ReloadError(
+            .reloadFailed, "\(server) did not load a certificate\(object): \(type)\(description). \(jmapServesNow)",
+            fix: "run `certreload check` on the lineage behind that certificate object, and `certreload verify` to see what is served")
     }
 
     func reloadREST(_ client: HTTPClient, _ authorization: HTTPRequest.Authorization?, timeout: Double) throws(ReloadError) -> String {
@@ -155,29 +211,49 @@ public struct StalwartReloadTarget: ReloadTarget {
         }
         // 0.15 answers 200 even when a certificate failed: the errors object tells.
         guard let json = response.json, let data = json[member: "data"] else {
-            if let error = response.json?[member: "error"] {
-                throw ReloadError(.reloadFailed, "\(server) answered \(request.summary) with an error: \(redactor.excerpt(error.displayText))")
-            }
             throw ReloadError(.reloadFailed, "\(server) answered \(request.summary) without a data object: \(redactor.excerpt(response.text, limit: 200))")
         }
-        let errors = Self.entries(data[member: "errors"], redactor)
-        if !errors.isEmpty {
+        let errors = Self.configErrors(data[member: "errors"], redactor)
+        let certificateErrors = errors.filter { $0.key.hasPrefix("certificate.") }
+        let otherErrors = errors.filter { !$0.key.hasPrefix("certificate.") }
+        // crates/common/src/manager/config.rs (v0.15.5) build_config re-resolves every macro of
+        // the local configuration on each reload: an unrelated broken macro reports here too.
+        let macroCaution = errors.contains { $0.type == "macro" }
+            ? " A macro error may be about another setting: Stalwart 0.15 re-resolves every %{…}% macro of its configuration on each reload."
+            : ""
+        if !certificateErrors.isEmpty {
+            let others = otherErrors.isEmpty ? "" : " It also reported: \(otherErrors.map(\.text).joined(separator: "; "))."
             throw ReloadError(
-                .reloadFailed, "\(server) reported \(errors.count) error(s) reloading certificates: \(errors.joined(separator: "; "))",
-                fix: "run `certreload check` on the lineage and read Stalwart's log; a failed certificate is not served")
+                .reloadFailed,
+                "\(server) reported \(certificateErrors.count) certificate error(s) on reload: "
+                    + "\(certificateErrors.map(\.text).joined(separator: "; ")). \(Self.restServesNow).\(others)\(macroCaution)",
+                fix: "run `certreload check` on the lineage whose files that setting names, and make them readable by the user Stalwart runs as")
         }
-        let warnings = Self.entries(data[member: "warnings"], redactor)
-        let tail = warnings.isEmpty ? "" : "; warnings: \(warnings.joined(separator: "; "))"
+        var tail = ""
+        if !otherErrors.isEmpty {
+            tail += "; it also reported errors about other settings, not certificates: \(otherErrors.map(\.text).joined(separator: "; ")).\(macroCaution)"
+        }
+        let warnings = Self.configErrors(data[member: "warnings"], redactor)
+        if !warnings.isEmpty { tail += "; warnings: \(warnings.map(\.text).joined(separator: "; "))" }
         return "Stalwart at \(endpoint) reloaded its TLS certificates (REST)\(tail)"
     }
 
-    /// "name: text" for each member of an errors/warnings object (or each element of an array).
-    static func entries(_ value: JSON?, _ redactor: Redactor) -> [String] {
-        switch value {
-        case .object(let pairs)?: return pairs.map { "\($0.0): \(redactor.excerpt($0.1.displayText, limit: 200))" }
-        case .array(let values)?: return values.map { redactor.excerpt($0.displayText, limit: 200) }
-        case .string(let text)? where !text.isEmpty: return [redactor.excerpt(text, limit: 200)]
-        default: return []
+    /// One entry of 0.15's `errors` / `warnings` object: `"key": {"type": …, "error": …}`
+    /// (crates/utils/src/config/mod.rs, v0.15.5).
+    struct ConfigEntry {
+        var key: String
+        var type: String
+        var text: String
+    }
+
+    static func configErrors(_ value: JSON?, _ redactor: Redactor) -> [ConfigEntry] {
+        guard case .object(let pairs)? = value else { return [] }
+        return pairs.map { key, entry in
+            let type = entry[member: "type"]?.stringValue ?? "unknown"
+            let words = entry[member: "error"]?.stringValue ?? entry[member: "default"]?.stringValue
+                ?? entry[member: "value"]?.stringValue
+            let text = words.map { "\(key): \(redactor.excerpt($0, limit: 200)) (\(type))" } ?? "\(key): \(type)"
+            return ConfigEntry(key: key, type: type, text: text)
         }
     }
 }

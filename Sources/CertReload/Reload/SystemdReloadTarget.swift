@@ -6,7 +6,7 @@ import Musl
 
 /// Reloads or restarts a systemd unit over D-Bus, as `systemctl reload UNIT` does, and
 /// waits for the job to end.
-public struct SystemdReloadTarget: ReloadTarget {
+public struct SystemdReloadTarget: BlockingReloadTarget {
     public var unit: String
     public var mode: ReloadConfiguration.SystemdMode
     /// The D-Bus address of the bus systemd is on; nil for the system bus
@@ -21,12 +21,12 @@ public struct SystemdReloadTarget: ReloadTarget {
 
     public var summary: String { "systemd unit \(unit) (\(mode.rawValue))" }
 
-    public func reload(context: ReloadContext) throws(ReloadError) -> String {
+    public func reloadBlocking(context: ReloadContext) throws(ReloadError) -> String {
         let method = mode.managerMethod
         let job: SystemdJob
         do {
             let manager = try SystemdManager(busAddress: busAddress)
-            job = try manager.runJob(mode, unit: unit, timeout: context.timeout)
+            job = try manager.runJob(mode, unit: unit, timeout: context.timeout, cancellation: context.cancellation)
         } catch {
             throw error.reloadError(unit: unit, doing: "\(method) \(unit)")
         }

@@ -5,30 +5,30 @@ import Musl
 #endif
 
 /// Lexical path helpers; nothing here touches the file system unless it says so.
-enum Paths {
+package enum Paths {
     /// Joins `name` to `directory` unless `name` is absolute.
-    static func join(_ directory: String, _ name: String) -> String {
+    package static func join(_ directory: String, _ name: String) -> String {
         if name.hasPrefix("/") { return name }
         if directory.hasSuffix("/") { return directory + name }
         return directory + "/" + name
     }
 
     /// The directory part of a path ("/" for a file at the root).
-    static func directory(of path: String) -> String {
+    package static func directory(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         if slash == path.startIndex { return "/" }
         return String(path[..<slash])
     }
 
     /// The last component of a path.
-    static func base(of path: String) -> String {
+    package static func base(of path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return path }
         return String(path[path.index(after: slash)...])
     }
 
     /// Removes `.`, empty components and `..` lexically (only valid once symlinks in the
     /// directory part have been resolved, which `resolvedDirectory` does).
-    static func normalize(_ path: String) -> String {
+    package static func normalize(_ path: String) -> String {
         var parts: [Substring] = []
         for part in path.split(separator: "/", omittingEmptySubsequences: true) {
             if part == "." { continue }
@@ -42,7 +42,7 @@ enum Paths {
     }
 
     /// Every directory a lookup of `directory` searches, from "/" down to `directory`.
-    static func ancestors(including directory: String) -> [String] {
+    package static func ancestors(including directory: String) -> [String] {
         var result = ["/"]
         var current = ""
         for part in directory.split(separator: "/", omittingEmptySubsequences: true) {
@@ -53,14 +53,14 @@ enum Paths {
     }
 
     /// The physical path of a directory (symlinks resolved), or nil if it cannot be resolved.
-    static func realDirectory(_ path: String) -> String? {
+    package static func realDirectory(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(cString: resolved)
     }
 
     /// Makes a path absolute against the working directory and normalizes it.
-    static func absolute(_ path: String) -> String {
+    package static func absolute(_ path: String) -> String {
         if path.hasPrefix("/") { return normalize(path) }
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         guard getcwd(&buffer, buffer.count) != nil else { return normalize("/" + path) }

@@ -50,11 +50,33 @@ public enum ProblemCode: String, Sendable, CaseIterable, Codable {
     case verifyHostnameMismatch = "verify-hostname-mismatch"
     case verifyUntrusted = "verify-untrusted"
     case sniDefaultDiffers = "sni-default-differs"
+    /// doctor: the serving process started before its account joined the group that reads the key.
+    case groupNotInProcess = "group-not-in-process"
     // Configuration and secrets.
     case tokenFileInsecure = "token-file-insecure"
+    // Stalwart: credentials and its certificate registry (0.16 / 1.0).
+    case stalwartCredentialShape = "stalwart-credential-shape"
+    case stalwartCertificateInline = "stalwart-certificate-inline"
+    case stalwartMetadataStale = "stalwart-metadata-stale"
+    case stalwartLineageUnused = "stalwart-lineage-unused"
+    case stalwartListenerTLSOff = "stalwart-listener-tls-off"
+    case stalwartListenerTLSMode = "stalwart-listener-tls-mode"
+    case stalwartRegistryUnreadable = "stalwart-registry-unreadable"
     // Added by the reliability work (issue 11).
     case accessProbeTimeout = "access-probe-timeout"
     case stateUnwritable = "state-unwritable"
+}
+
+extension ProblemCode {
+    /// Resolving certbot's links failed: the files cannot be found or read as regular files.
+    public static let resolution: Set<ProblemCode> = [
+        .missing, .danglingLink, .linkLoop, .notRegularFile, .tooLarge, .versionMismatch, .wrongLinkTarget,
+    ]
+    /// The lineage is not one usable set of files: certbot is half-way through a renewal, or
+    /// the files do not belong together. Watch waits for these to clear; nothing reloads on them.
+    public static let inconsistentLineage: Set<ProblemCode> = resolution.union([.badPEM, .keyMismatch, .chainMismatch])
+    /// The service user cannot reach or keep reaching the files.
+    public static let access: Set<ProblemCode> = [.notTraversable, .unreadable, .accessLostOnRenewal]
 }
 
 /// One thing wrong with a lineage, worded for the person who has to fix it.

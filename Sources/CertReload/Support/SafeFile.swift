@@ -73,12 +73,13 @@ public enum SafeFile {
                 }
                 bytes.append(contentsOf: repeatElement(0, count: 4096))
             }
-            let n = bytes.withUnsafeMutableBytes { buffer in
-                Glibc.read(fd, buffer.baseAddress! + used, buffer.count - used)
+            let result = valueOrErrno {
+                bytes.withUnsafeMutableBytes { buffer in SystemCall.read(fd, buffer.baseAddress! + used, buffer.count - used) }
             }
-            if n < 0 {
-                if errno == EINTR { continue }
-                return .failure(.failed(call: "read", errno: errno))
+            let n: Int
+            switch result {
+            case .success(let count): n = count
+            case .failure(let error): return .failure(.failed(call: "read", errno: error.rawValue))
             }
             if n == 0 { break }
             used += n
@@ -112,11 +113,8 @@ public enum Descriptor {
         defer { bytes.removeAll() }
         var offset = 0
         while offset < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw SystemError("write", path: path)
-            }
+            let result = valueOrErrno { bytes.withUnsafeBytes { SystemCall.write(fd, $0.baseAddress! + offset, $0.count - offset) } }
+            guard case .success(let n) = result else { throw SystemError("write", path: path) }
             offset += n
         }
     }

@@ -4,7 +4,7 @@ import Glibc
 import Musl
 #endif
 internal import CSystemd
-internal import CCertReloadShims
+internal import CCertReloadShims.Systemd
 
 /// A failed sd-bus call: the libsystemd function (or D-Bus method) that failed, its errno and,
 /// when the peer answered with a D-Bus error, that error's name and text.
@@ -31,7 +31,8 @@ public struct BusError: Error, Sendable, CustomStringConvertible {
     }
 
     /// Whether the call ran out of time (the method call, or the wait for a job).
-    public var isTimeout: Bool { code == ETIMEDOUT }
+    /// Ran out of time, or the caller gave up (ECANCELED).
+    public var isTimeout: Bool { code == ETIMEDOUT || code == ECANCELED }
 }
 
 /// A connection to a D-Bus bus; owns the `sd_bus*` and closes it on deinit.
@@ -148,23 +149,7 @@ final class BusMessage {
     }
 }
 
-/// A point in time on the monotonic clock, for bounding waits.
-struct Deadline {
-    let end: Double
-
-    init(seconds: Double) {
-        end = Deadline.now() + max(0, seconds)
-    }
-
-    var remaining: Double { end - Deadline.now() }
-    var hasPassed: Bool { remaining <= 0 }
-
-    static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
-
+extension Deadline {
     /// Seconds as microseconds for sd-bus, at least 1 (0 would mean "no timeout" or "default").
     static func microseconds(_ seconds: Double) -> UInt64 {
         guard seconds > 0 else { return 1 }

@@ -5,11 +5,12 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-internal import CCertReloadShims
+internal import CCertReloadShims.Systemd
 
 /// A swift-log handler that writes structured entries to journald with `sd_journal_sendv`:
-/// MESSAGE, PRIORITY, SYSLOG_IDENTIFIER=certreload, CODE_FILE/CODE_LINE/CODE_FUNC, and each
-/// metadata key as an upper-cased field (`certreload_target` → `CERTRELOAD_TARGET`).
+/// MESSAGE, PRIORITY, SYSLOG_IDENTIFIER=certreload, MESSAGE_ID when the metadata holds one,
+/// CODE_FILE/CODE_LINE/CODE_FUNC (once each, CODE_FILE module-relative as `#fileID` gives it),
+/// and each metadata key as an upper-cased field (`certreload_target` → `CERTRELOAD_TARGET`).
 ///
 /// When sending fails the entry goes to stderr instead, as `StderrLogHandler` writes it. A
 /// missing journald socket is not a failure: libsystemd drops the entry silently.
@@ -46,15 +47,21 @@ public struct JournalLogHandler: LogHandler {
     }
 
     /// Fields that journald fills in itself or that this handler sets; metadata keys that
-    /// map onto one of them are written as `META_<NAME>` instead.
+    /// map onto one of them are written as `META_<NAME>` instead. (`MESSAGE_ID` is not among
+    /// them: a metadata `MESSAGE_ID` holding a 128-bit id becomes the entry's own.)
     static let reservedFields: Set<String> = [
-        "MESSAGE", "MESSAGE_ID", "PRIORITY", "SYSLOG_IDENTIFIER", "SYSLOG_FACILITY", "SYSLOG_PID",
+        "MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER", "SYSLOG_FACILITY", "SYSLOG_PID",
         "CODE_FILE", "CODE_LINE", "CODE_FUNC", "ERRNO",
     ]
 
     /// The journal entry for one log event, as "NAME=value" strings in a fixed order:
-    /// MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, CODE_FILE, CODE_LINE, CODE_FUNC, then metadata
-    /// sorted by key.
+    /// MESSAGE, PRIORITY, SYSLOG_IDENTIFIER, MESSAGE_ID (if any), CODE_FILE, CODE_LINE,
+    /// CODE_FUNC, then the other metadata sorted by key.
+    ///
+    /// A metadata key `MESSAGE_ID` (any case) whose value is 32 hex digits is the entry's
+    /// MESSAGE_ID, what `journalctl MESSAGE_ID=…` matches; any other value is kept as
+    /// `META_MESSAGE_ID`. An absolute `file` (a `#filePath`) is cut to its last component, so
+    /// no build machine's path reaches the journal.
     public static func fields(
         level: Logger.Level, message: String, metadata: Logger.Metadata, identifier: String = "certreload",
         file: String, function: String, line: UInt
@@ -63,16 +70,47 @@ public struct JournalLogHandler: LogHandler {
             "MESSAGE=\(message)",
             "PRIORITY=\(priority(level))",
             "SYSLOG_IDENTIFIER=\(identifier)",
-            "CODE_FILE=\(file)",
+        ]
+        var rest: [String] = []
+        var messageID: String?
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
+            var name = fieldName(key)
+            let text = StderrLogHandler.text(value)
+            if name == "MESSAGE_ID" {
+                if messageID == nil, isMessageID(text) {
+                    messageID = text.lowercased()
+                    continue
+                }
+                name = "META_MESSAGE_ID"
+            } else if reservedFields.contains(name) {
+                name = "META_" + name
+            }
+            rest.append("\(name)=\(text)")
+        }
+        if let messageID { fields.append("MESSAGE_ID=\(messageID)") }
+        fields += [
+            "CODE_FILE=\(codeFile(file))",
             "CODE_LINE=\(line)",
             "CODE_FUNC=\(function)",
         ]
-        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
-            var name = fieldName(key)
-            if reservedFields.contains(name) { name = "META_" + name }
-            fields.append("\(name)=\(StderrLogHandler.text(value))")
+        return fields + rest
+    }
+
+    /// journald's MESSAGE_ID format: a 128-bit id as 32 hex digits (sd_id128_from_string
+    /// also takes the UUID form with dashes; certreload's ids have none).
+    static func isMessageID(_ text: String) -> Bool {
+        text.utf8.count == 32 && text.utf8.allSatisfy { byte in
+            (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+                || (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "f"))
+                || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "F"))
         }
-        return fields
+    }
+
+    /// `#fileID` ("CertReload/Watch/WatchService.swift") as is; an absolute path only by its
+    /// last component.
+    static func codeFile(_ file: String) -> String {
+        guard file.hasPrefix("/"), let slash = file.lastIndex(of: "/") else { return file }
+        return String(file[file.index(after: slash)...])
     }
 
     /// A metadata key as a journal field name: ASCII letters upper-cased, every other

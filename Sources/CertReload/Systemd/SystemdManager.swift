@@ -4,7 +4,7 @@ import Glibc
 import Musl
 #endif
 internal import CSystemd
-internal import CCertReloadShims
+internal import CCertReloadShims.Systemd
 
 /// What systemd reported when a job ended: `done`, or why it did not.
 public struct SystemdJob: Sendable, Equatable {
@@ -50,7 +50,9 @@ public final class SystemdManager {
     ///
     /// Throws a `BusError` with `ETIMEDOUT` when the job has not ended in time; a job that
     /// ended badly is returned, not thrown (see `SystemdJob.succeeded`).
-    public func runJob(_ mode: ReloadConfiguration.SystemdMode, unit: String, timeout: Double) throws(BusError) -> SystemdJob {
+    public func runJob(
+        _ mode: ReloadConfiguration.SystemdMode, unit: String, timeout: Double, cancellation: CancellationFlag? = nil
+    ) throws(BusError) -> SystemdJob {
         let deadline = Deadline(seconds: timeout)
         // Subscribe before the call: the job may end before its reply is read.
         let watch = try JobRemovedWatch(bus: bus)
@@ -75,7 +77,11 @@ public final class SystemdManager {
                 throw BusError(
                     "waiting for systemd job \(job) (\(method) \(unit))", code: ETIMEDOUT)
             }
-            try bus.wait(seconds: remaining)
+            if cancellation?.isRaised == true {
+                throw BusError("waiting for systemd job \(job) (\(method) \(unit)): certreload had to stop", code: ECANCELED)
+            }
+            // Woken by the bus at once; every 100 ms to notice that the caller gave up.
+            try bus.wait(seconds: min(remaining, 0.1))
         }
     }
 

@@ -8,6 +8,13 @@ public struct CertificateSummary: Sendable, Equatable {
     public var sha256: String
     public var keyAlgorithm: String?
     public var selfSigned: Bool
+    /// Which of the names the check was asked about (its `hostnames`, and the hosts of the
+    /// target's verify URLs) this certificate covers, lower-cased — decided by OpenSSL's
+    /// matcher (`Certificate.covers(host:)`), the only wildcard matcher in certreload.
+    public var coveredHosts: Set<String> = []
+
+    /// Whether the certificate covers `host`, one of the names the check was asked about.
+    public func covers(_ host: String) -> Bool { coveredHosts.contains(host.lowercased()) }
 
     init(_ certificate: Certificate, key: PrivateKey?) {
         subject = certificate.subject
@@ -25,11 +32,14 @@ public struct CertificateSummary: Sendable, Equatable {
 /// hostnames and key hygiene. It does not check trust in a root store.
 public struct LineageValidator: Sendable {
     public var hostnames: [String]
+    /// Names to test coverage of without requiring it (the hosts of verify URLs).
+    public var probeHosts: [String]
     public var warnDays: Int
     public var now: Int64
 
-    public init(hostnames: [String] = [], warnDays: Int = 14, now: Int64) {
+    public init(hostnames: [String] = [], probeHosts: [String] = [], warnDays: Int = 14, now: Int64) {
         self.hostnames = hostnames
+        self.probeHosts = probeHosts
         self.warnDays = warnDays
         self.now = now
     }
@@ -192,6 +202,8 @@ public struct LineageValidator: Sendable {
                 fix: "certbot certonly --cert-name NAME --expand -d \((names + [host]).joined(separator: " -d "))"))
         }
 
-        return (CertificateSummary(leaf, key: key), problems)
+        var summary = CertificateSummary(leaf, key: key)
+        for host in hostnames + probeHosts where leaf.covers(host: host) { summary.coveredHosts.insert(host.lowercased()) }
+        return (summary, problems)
     }
 }

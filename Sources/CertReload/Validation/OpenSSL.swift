@@ -4,10 +4,10 @@ import Glibc
 import Musl
 #endif
 internal import COpenSSL
-internal import CCertReloadShims
+internal import CCertReloadShims.X509
 
 /// OpenSSL's error queue, drained into one line (oldest first).
-func drainOpenSSLErrors() -> String {
+package func drainOpenSSLErrors() -> String {
     var reasons: [String] = []
     while true {
         let code = ERR_get_error()
@@ -21,7 +21,7 @@ func drainOpenSSLErrors() -> String {
 
 /// A memory BIO over bytes, freed with the object.
 final class MemoryBIO {
-    let pointer: OpaquePointer
+    package let pointer: OpaquePointer
     private let storage: UnsafeMutableRawBufferPointer
 
     init(_ bytes: [UInt8]) {
@@ -38,7 +38,7 @@ final class MemoryBIO {
 }
 
 /// Reads everything written to a fresh memory BIO by `body`.
-func withMemoryBIOText(_ body: (OpaquePointer) -> Void) -> String {
+package func withMemoryBIOText(_ body: (OpaquePointer) -> Void) -> String {
     guard let bio = BIO_new(BIO_s_mem()) else { return "" }
     defer { BIO_free(bio) }
     body(bio)
@@ -53,9 +53,9 @@ func withMemoryBIOText(_ body: (OpaquePointer) -> Void) -> String {
 /// `@unchecked Sendable`: the X509 is never mutated after parsing, and OpenSSL's read-only
 /// accessors on a parsed certificate are thread-safe.
 public final class Certificate: @unchecked Sendable {
-    let pointer: OpaquePointer
+    package let pointer: OpaquePointer
 
-    init(taking pointer: OpaquePointer) {
+    package init(taking pointer: OpaquePointer) {
         self.pointer = pointer
     }
 
@@ -220,9 +220,9 @@ public final class Certificate: @unchecked Sendable {
 ///
 /// `@unchecked Sendable`: the EVP_PKEY is not mutated after parsing.
 public final class PrivateKey: @unchecked Sendable {
-    let pointer: OpaquePointer
+    package let pointer: OpaquePointer
 
-    init(taking pointer: OpaquePointer) {
+    package init(taking pointer: OpaquePointer) {
         self.pointer = pointer
     }
 

@@ -115,9 +115,10 @@ final class InotifySource: @unchecked Sendable {
     private func readEvents() {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return }
+            let fd = self.fd
+            guard case .success(let count) = valueOrErrno({ buffer.withUnsafeMutableBytes { SystemCall.read(fd, $0.baseAddress, $0.count) } }),
+                count > 0
+            else { return }
             var offset = 0
             buffer.withUnsafeBytes { raw in
                 while offset + MemoryLayout<inotify_event>.size <= count {

@@ -3,9 +3,11 @@
 /// the one lineage.
 public enum LineageSettling {
     /// Waits until `lineage` has been quiet for `settle` and is consistent, or until
-    /// `settleMax` has passed (then `.inconsistent` with the last look).
+    /// `settleMax` has passed (then `.inconsistent` with the last look). `waiting` is told
+    /// once, at the first look that finds the lineage half-updated.
     public static func wait(
-        certbotDirectory: String, lineage: String, settle: Duration, settleMax: Duration
+        certbotDirectory: String, lineage: String, settle: Duration, settleMax: Duration,
+        waiting: @escaping @Sendable (LineageSnapshot) -> Void = { _ in }
     ) async throws(SystemError) -> SettleResult {
         let (events, continuation) = AsyncStream.makeStream(of: WatchEvent.self)
         let inotify = try InotifySource(
@@ -22,8 +24,17 @@ public enum LineageSettling {
                     }
                 }
             }
+            var told = false
             let result = await SettleWindow(settle: settle, settleMax: settleMax).wait(
-                changes: changes, inspect: { LineageSnapshot.inspect(source) })
+                changes: changes,
+                inspect: {
+                    let snapshot = await LineageSnapshot.inspected(source)
+                    if !snapshot.consistent && !told {
+                        told = true
+                        waiting(snapshot)
+                    }
+                    return snapshot
+                })
             inotify.cancel()
             continuation.finish()
             return result

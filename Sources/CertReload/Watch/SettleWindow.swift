@@ -41,17 +41,16 @@ public struct LineageSnapshot: Sendable, Equatable {
     /// The problems that make it inconsistent (empty when consistent).
     public var problems: [Problem]
 
-    /// Codes that mean "certbot is half-way" or "the files are not a usable set".
-    static let inconsistentCodes: Set<ProblemCode> = [
-        .missing, .danglingLink, .linkLoop, .notRegularFile, .tooLarge, .versionMismatch, .wrongLinkTarget,
-        .badPEM, .keyMismatch, .chainMismatch,
-    ]
+    /// Resolves and validates `source` now, off the cooperative pool (it reads files).
+    public static func inspected(_ source: LineageSource) async -> LineageSnapshot {
+        await Blocking.run { _ in inspect(source) }
+    }
 
     /// Resolves and validates `source` now.
     public static func inspect(_ source: LineageSource, now: Int64? = nil) -> LineageSnapshot {
         let validator = LineageValidator(now: now ?? Int64(time(nil)))
         let report = Checker.resolveAndValidate(source, validator: validator)
-        let blocking = report.problems.filter { $0.severity == .error && inconsistentCodes.contains($0.code) }
+        let blocking = report.problems.filter { $0.severity == .error && ProblemCode.inconsistentLineage.contains($0.code) }
         let consistent = blocking.isEmpty && report.certificate != nil && (report.version != nil || !source.isCertbot)
         return LineageSnapshot(
             name: source.name, version: report.version, sha256: report.certificate?.sha256,
@@ -95,7 +94,7 @@ public struct SettleWindow: Sendable {
     /// Waits on `changes` (rung on every change to the lineage) until the lineage settles.
     /// `inspect` looks at the lineage; `shouldStop` is asked after every wake-up.
     func wait(
-        changes: Doorbell, inspect: () -> LineageSnapshot, shouldStop: () -> Bool = { false }
+        changes: Doorbell, inspect: () async -> LineageSnapshot, shouldStop: () -> Bool = { false }
     ) async -> SettleResult {
         let clock = ContinuousClock()
         let opened = clock.now
@@ -105,7 +104,7 @@ public struct SettleWindow: Sendable {
                 if shouldStop() || Task.isCancelled { return .stopped }
             }
             if shouldStop() || Task.isCancelled { return .stopped }
-            let snapshot = inspect()
+            let snapshot = await inspect()
             if snapshot.consistent { return .consistent(snapshot) }
             if clock.now - opened >= settleMax { return .inconsistent(snapshot) }
         }

@@ -21,9 +21,7 @@ public struct SystemdNotifier: Sendable {
     /// `RELOADING=1` with the `MONOTONIC_USEC=` systemd ≥ 253 asks for (`Type=notify-reload`).
     @discardableResult
     public func reloading() -> Bool {
-        var now = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &now)
-        let microseconds = Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
+        let microseconds = MonotonicClock.nanoseconds() / 1000
         return notify("RELOADING=1\nMONOTONIC_USEC=\(microseconds)")
     }
 

@@ -26,12 +26,12 @@ public protocol WatchTargetRunner: Sendable {
         _ action: TargetPipeline.Action, target: TargetConfiguration, configuration: Configuration, logger: Logger
     ) async -> TargetOutcome
     /// The target's full check (as its user, with its hostnames).
-    func check(target: TargetConfiguration, configuration: Configuration, logger: Logger) throws -> CheckReport
+    func check(target: TargetConfiguration, configuration: Configuration, logger: Logger) async throws -> CheckReport
 }
 
 extension WatchTargetRunner {
-    public func check(target: TargetConfiguration, configuration: Configuration, logger: Logger) throws -> CheckReport {
-        try TargetPipeline(configuration: configuration, target: target, logger: logger).check()
+    public func check(target: TargetConfiguration, configuration: Configuration, logger: Logger) async throws -> CheckReport {
+        try await TargetPipeline(configuration: configuration, target: target, logger: logger).check()
     }
 }
 
@@ -58,13 +58,4 @@ struct WatchHooks: Sendable {
     var status: @Sendable (String) -> Void = { _ in }
     /// The lineages to watch changed (at start and after a configuration reload).
     var watchLineages: @Sendable (Configuration) -> Void = { _ in }
-}
-
-extension MessageID {
-    /// A target's files became readable to its user again.
-    public static let readableAgain = "a4d6f8b0c2e44a6c8e0f2b4d6f8a0c2e"
-    /// A lineage stayed half-updated past settle-max.
-    public static let inconsistent = "f1e3d5c7b9a04f2e8d6c4b2a0f9e8d7c"
-    /// A lineage's notAfter went backwards after a change.
-    public static let notAfterBackwards = "b8c0d2e4f6a84b0c9d1e3f5a7b9c1d3e"
 }

@@ -38,18 +38,19 @@ extension WatchService {
         let lineageCount = Set(configuration.targets.flatMap(\.lineages)).count
         logger.notice(
             "watching \(lineageCount) lineage(s) in \(configuration.certbotDirectory) for \(configuration.targets.count) target(s); configuration \(configuration.path)")
-        await withTaskGroup(of: Void.self) { group in
-            if let interval = SystemdNotifier.watchdogInterval() {
-                group.addTask {
-                    while !Task.isCancelled {
-                        notifier.notify("WATCHDOG=1")
-                        try? await Task.sleep(for: interval)
-                    }
-                }
-            }
-            await run(events: events, runner: PipelineRunner(), hooks: hooks)
-            group.cancelAll()
+        // The watchdog rides a Dispatch timer of its own, not a task: it keeps pinging even if
+        // something did block the cooperative pool (nothing should: blocking calls run on
+        // threads of their own), and it costs one wake-up per interval.
+        let watchdog = SystemdNotifier.watchdogInterval().map { interval in
+            let timer = DispatchSource.makeTimerSource(queue: .global())
+            let nanoseconds = Int(interval.components.seconds) * 1_000_000_000 + Int(interval.components.attoseconds / 1_000_000_000)
+            timer.schedule(deadline: .now(), repeating: .nanoseconds(nanoseconds), leeway: .milliseconds(100))
+            timer.setEventHandler { notifier.notify("WATCHDOG=1") }
+            timer.resume()
+            return timer
         }
+        defer { watchdog?.cancel() }
+        await run(events: events, runner: PipelineRunner(), hooks: hooks)
     }
 }
 

@@ -144,7 +144,7 @@ public struct WatchService: Sendable {
             }
             pending = false
             let result = await window.wait(
-                changes: slot.changes, inspect: { LineageSnapshot.inspect(slot.source) },
+                changes: slot.changes, inspect: { await LineageSnapshot.inspected(slot.source) },
                 shouldStop: { generation.isStopping })
             switch result {
             case .stopped:
@@ -196,6 +196,10 @@ public struct WatchService: Sendable {
         var firstPass = true
         var backoff: Duration?
         var accessProblems: [String: Problem]?
+        // Findings of the last failed run: a retry that finds the same logs nothing new.
+        // Access and expiry are logged by checkAccessAndExpiry, as transitions and reminders.
+        let outcomeLog = OutcomeLog(logger: logger, skippingCodes: ProblemCode.access.union([.expiringSoon, .expired]))
+        var loggedFindings: Set<String> = []
         let clock = ContinuousClock()
         while true {
             if !firstPass {
@@ -215,7 +219,7 @@ public struct WatchService: Sendable {
                 }
             }
             if slot.takeCheckWanted() {
-                checkAccessAndExpiry(target, configuration: configuration, runner: runner, logger: logger, known: &accessProblems)
+                await checkAccessAndExpiry(target, configuration: configuration, runner: runner, logger: logger, known: &accessProblems)
             }
             let snapshots = slot.lineages.map(\.snapshot)
             guard !snapshots.isEmpty, snapshots.allSatisfy(\.consistent), let sha = snapshots[0].sha256 else {
@@ -233,6 +237,8 @@ public struct WatchService: Sendable {
             let action: TargetPipeline.Action =
                 state.deployedSHA256 != sha && !firstPass ? .deploy : .reload(force: false, dryRun: false)
             let outcome = await runner.run(action, target: target, configuration: configuration, logger: logger)
+            loggedFindings = outcomeLog.log(outcome, alreadyLogged: loggedFindings)
+            if generation.isStopping { return }  // cut short by the stop: no retry to announce
             if outcome.succeeded {
                 backoff = nil
                 generation.status.target(target.name, failing: false)
@@ -255,19 +261,18 @@ public struct WatchService: Sendable {
     private func checkAccessAndExpiry(
         _ target: TargetConfiguration, configuration: Configuration, runner: any WatchTargetRunner, logger: Logger,
         known: inout [String: Problem]?
-    ) {
+    ) async {
         let report: CheckReport
         do {
-            report = try runner.check(target: target, configuration: configuration, logger: logger)
+            report = try await runner.check(target: target, configuration: configuration, logger: logger)
         } catch {
             logger.error("\(target.name): check failed: \(error)")
             return
         }
-        let accessCodes: Set<ProblemCode> = [.notTraversable, .unreadable, .accessLostOnRenewal]
         var now: [String: Problem] = [:]
         for lineage in report.lineages {
             for problem in lineage.problems {
-                if accessCodes.contains(problem.code) {
+                if ProblemCode.access.contains(problem.code) {
                     now["\(lineage.name) \(problem.path ?? "")"] = problem
                 } else if problem.code == .expiringSoon || problem.code == .expired {
                     logger.warning(
@@ -280,22 +285,20 @@ public struct WatchService: Sendable {
             }
         }
         let before = known ?? [:]
-        for (key, problem) in now where before[key] == nil {
-            logger.error(
-                "\(problem.message)",
+        func access(_ level: Logger.Level, _ message: String, code: String, id: String, _ problem: Problem) {
+            logger.log(
+                level: level, "\(message)",
                 metadata: [
-                    "certreload_code": "\(problem.code.rawValue)", "MESSAGE_ID": "\(MessageID.becameUnreadable)",
+                    "certreload_code": "\(code)", "MESSAGE_ID": "\(id)",
                     "certreload_path": "\(problem.path ?? "")", "certreload_user": "\(report.account.name)",
                 ])
         }
+        for (key, problem) in now where before[key] == nil {
+            access(.error, problem.message, code: problem.code.rawValue, id: MessageID.becameUnreadable, problem)
+        }
         if known != nil {
             for (key, problem) in before where now[key] == nil {
-                logger.notice(
-                    "\(problem.path ?? key) is readable to \(report.account.name) again",
-                    metadata: [
-                        "certreload_code": "readable-again", "MESSAGE_ID": "\(MessageID.readableAgain)",
-                        "certreload_path": "\(problem.path ?? "")", "certreload_user": "\(report.account.name)",
-                    ])
+                access(.notice, "\(problem.path ?? key) is readable to \(report.account.name) again", code: "readable-again", id: MessageID.readableAgain, problem)
             }
         }
         known = now

@@ -1,7 +1,7 @@
 import CertReload
 import Glibc
 import Testing
-import CCertReloadShims
+import CCertReloadShims.Access
 
 /// These tests change ownership to the `nobody` account and try access as it: they need root.
 @Suite("Access as the service user", .enabled(if: runningAsRoot, "needs root to chown and to try as another user"))

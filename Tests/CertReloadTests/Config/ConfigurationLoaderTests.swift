@@ -1,6 +1,7 @@
 import Testing
 
 @testable import CertReload
+@testable import CertReloadDemo
 
 #if canImport(Glibc)
 import Glibc
@@ -375,7 +376,8 @@ struct ConfigurationLoaderTests {
         #expect(target.probeWithoutSNI)
         #expect(target.warnDays == 30)
         #expect(target.caFile == "/etc/ssl/ca.pem")
-        #expect(target.verify == ["tls://[::1]:8443"])
+        #expect(target.verify.map(\.url) == ["tls://[::1]:8443"])
+        #expect(target.verify.map(\.port) == [8443])
     }
 
     @Test(
@@ -498,5 +500,30 @@ struct ConfigurationLoaderTests {
         for key in everyKey {
             #expect(text.contains("\(key) =") || text.contains("\(key)  ") || text.contains("[\(key)."), "the example does not mention \(key)")
         }
+    }
+}
+
+/// One grammar: what the loader takes for `connect` and hosts is exactly what the probe dials.
+@Suite("Configuration and probe agree on addresses")
+struct AddressGrammarTests {
+    @Test(arguments: [
+        "127.0.0.1", "::1", "[::1]", "mx.internal", "mail.example.com", "", "127.0.0.1:25", "[::1]:587", "a b",
+        "mx.internal.", "-bad.example", "[nope]", "exa_mple.com",
+    ])
+    func connectAcceptedByBothOrNeither(_ text: String) {
+        let loaded = ConfigurationLoader.validate(
+            "[target.mail]\nlineages = [\"example.com\"]\nreload = { systemd = \"x\" }\nconnect = \"\(text)\"\n",
+            path: "certreload.toml")
+        let dialable = DialTarget(connect: text, defaultPort: 25) != nil
+        #expect((loaded.errors.isEmpty) == dialable, "connect = \"\(text)\": loader \(loaded.errors.isEmpty ? "accepts" : "refuses"), probe \(dialable ? "accepts" : "refuses")")
+    }
+
+    @Test(arguments: ["mail.example.com", "mail.example.com.", "xn--bcher-kva.example", "*.example.com", "a..b"])
+    func verifyHostAcceptedByBothOrNeither(_ host: String) {
+        let url = "smtp://\(host):25"
+        let loaded = ConfigurationLoader.validate(
+            "[target.mail]\nlineages = [\"example.com\"]\nreload = { systemd = \"x\" }\nverify = [\"\(url)\"]\n",
+            path: "certreload.toml")
+        #expect(loaded.errors.isEmpty == (DialTarget(connect: host, defaultPort: 25) != nil), "\(url)")
     }
 }

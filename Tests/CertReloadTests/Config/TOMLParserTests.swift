@@ -1,6 +1,7 @@
 import Testing
 
 @testable import CertReload
+@testable import CertReloadDemo
 
 /// Follows a dotted path of already-split keys through nested tables.
 private func value(_ table: TOMLTable, _ path: [String]) -> TOMLValue? {

@@ -1,5 +1,6 @@
 import Testing
 @testable import CertReload
+@testable import CertReloadDemo
 
 @Suite("JSON parser")
 struct JSONParserTests {

@@ -11,7 +11,9 @@ struct TestSupportError: Error, CustomStringConvertible {
 }
 
 /// A child process for a test: stdout on a pipe, stderr into a file; killed in deinit.
-final class TestProcess {
+/// `@unchecked Sendable`: one test owns each process; the async waits below hand it to one
+/// thread at a time.
+final class TestProcess: @unchecked Sendable {
     let pid: pid_t
     let name: String
     private let stdoutFD: Int32
@@ -228,4 +230,22 @@ func testSupportDirectory(_ file: String = #filePath) -> String {
     // …/Tests/CertReloadTests/HTTP/TestProcess.swift → …/Tests/Support
     parts.removeLast(3)
     return parts.joined(separator: "/") + "/Support"
+}
+
+extension TestProcess {
+    /// `wait(timeout:)` on a thread of its own: a test waiting for a child leaves the
+    /// cooperative pool to the tests that share it.
+    func exitStatus(within timeout: Double) async -> Int32? {
+        await Blocking.run { _ in self.wait(timeout: timeout) }
+    }
+
+    /// `readAll(timeout:)` on a thread of its own.
+    func output(within timeout: Double) async throws -> String {
+        try await Blocking.run { (_) throws -> String in try self.readAll(timeout: timeout) }
+    }
+
+    /// `readLine(timeout:)` on a thread of its own.
+    func line(within timeout: Double) async throws -> String? {
+        try await Blocking.run { (_) throws -> String? in try self.readLine(timeout: timeout) }
+    }
 }

@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 @testable import CertReload
+@testable import CertReloadDemo
 
 /// Test failures of the peer harness, with what the peer printed.
 struct PeerError: Error, CustomStringConvertible {

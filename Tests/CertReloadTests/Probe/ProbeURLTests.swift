@@ -1,6 +1,7 @@
 import Testing
 
 @testable import CertReload
+@testable import CertReloadDemo
 
 @Suite("Probe: verify URLs")
 struct ProbeURLTests {
@@ -61,8 +62,7 @@ struct ProbeURLTests {
     }
 
     @Test(arguments: [
-        ("127.0.0.1", "127.0.0.1", UInt16(25)), ("127.0.0.1:2525", "127.0.0.1", 2525), ("[::1]:587", "::1", 587),
-        ("::1", "::1", 25), ("[::1]", "::1", 25), ("mx.internal", "mx.internal", 25),
+        ("127.0.0.1", "127.0.0.1", UInt16(25)), ("::1", "::1", 25), ("[::1]", "::1", 25), ("mx.internal", "mx.internal", 25),
     ])
     func connectOverride(_ text: String, _ host: String, _ port: UInt16) throws {
         let target = try #require(DialTarget(connect: text, defaultPort: 25))
@@ -70,26 +70,14 @@ struct ProbeURLTests {
         #expect(target.port == port)
     }
 
-    @Test(arguments: ["", "127.0.0.1:", "127.0.0.1:x", "[::1", "[nope]:25", "a b"])
+    /// The port is the verify URL's: the loader refuses `connect` with a port, and so does the probe.
+    @Test(arguments: ["", "127.0.0.1:", "127.0.0.1:x", "[::1", "[nope]:25", "a b", "127.0.0.1:2525", "[::1]:587", "mx.internal."])
     func badConnectOverride(_ text: String) {
         #expect(DialTarget(connect: text, defaultPort: 25) == nil)
     }
 
-    @Test func forTargetBuildsOneVerifierPerURL() throws {
-        var target = TargetConfiguration(
-            name: "mail", location: ConfigLocation(file: "certreload.toml", line: 3, key: "target.mail"),
-            reload: .systemd(unit: "stalwart.service", mode: .reload))
-        target.verify = ["smtp://mail.example.com", "imaps://mail.example.com"]
-        target.connect = "127.0.0.1"
-        target.verifyTimeout = 3
-        target.probeWithoutSNI = true
-        let verifiers = try Verifier.forTarget(target, expectedSHA256: "AB:CD")
-        #expect(verifiers.map(\.endpoint.port) == [25, 993])
-        #expect(verifiers.map(\.endpoint.startTLS) == [.smtp, nil])
-        #expect(verifiers.allSatisfy { $0.connect == "127.0.0.1" && $0.timeout == 3 && $0.probeWithoutSNI })
+    @Test func shaNormalisation() {
         #expect(Verifier.normalized("AB:CD") == "abcd")
-
-        target.verify.append("gopher://x")
-        #expect(throws: VerifyEndpoint.ParseError.self) { try Verifier.forTarget(target, expectedSHA256: "ab") }
+        #expect(Verifier.normalized("ab cd") == "abcd")
     }
 }

@@ -1,4 +1,5 @@
 @testable import CertReload
+import CertReloadDemo
 import Glibc
 
 /// Puts non-regular files where a PEM file should be, for the corpus and the access tests.
@@ -39,7 +40,7 @@ func childProcessCount() -> Int {
     guard let dir = opendir("/proc/\(me)/task") else { return 0 }
     defer { closedir(dir) }
     while let entry = readdir(dir) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let name = direntName(entry)
         guard name.first?.isNumber == true else { continue }
         if case .success(let bytes) = SafeFile.read("/proc/\(me)/task/\(name)/children", limit: 1 << 16) {
             count += String(decoding: bytes, as: UTF8.self).split(separator: " ").count

@@ -1,4 +1,5 @@
 @testable import CertReload
+import CertReloadDemo
 import Glibc
 import Testing
 
@@ -177,7 +178,7 @@ struct LineageCorpusTests {
         defer { closedir(dir) }
         var lines: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = direntName(entry)
             var info = stat()
             lstat(directory + "/" + name, &info)
             lines.append("\(name) \(info.st_mode) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)")

@@ -1,4 +1,5 @@
 @testable import CertReload
+import CertReloadDemo
 import Glibc
 import Testing
 
@@ -13,7 +14,7 @@ struct ProcessFaultTests {
     ]
 
     @Test("a command or pid-file fault ends in time with its code", arguments: faults)
-    func processFault(_ fault: String) throws {
+    func processFault(_ fault: String) async throws {
         let root = try FileTree.makeTemporaryDirectory(prefix: "certreload-process-fault")
         defer { FileTree.remove(root) }
         let marker = root + "/pids"
@@ -74,7 +75,7 @@ struct ProcessFaultTests {
         var code: ProblemCode?
         var message = ""
         do {
-            message = try target.reload(context: context)
+            message = try await target.reload(context: context)
         } catch {
             code = error.code
             message = error.message

@@ -1,4 +1,5 @@
 @testable import CertReload
+import CertReloadDemo
 import Glibc
 import Logging
 import Synchronization

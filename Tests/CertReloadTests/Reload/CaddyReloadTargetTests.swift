@@ -6,6 +6,7 @@ import Musl
 import Logging
 import Testing
 @testable import CertReload
+@testable import CertReloadDemo
 
 /// A real Caddy (/usr/bin/caddy) on loopback, serving HTTPS from certbot-style files.
 final class CaddyUnderTest {
@@ -115,7 +116,7 @@ final class CaddyUnderTest {
 @Suite("Caddy reload against a real Caddy", .serialized)
 struct CaddyReloadTargetTests {
     @Test("after the files change, /load with must-revalidate makes Caddy serve the new leaf", arguments: [false, true])
-    func reloadServesNewCertificate(adminOnSocket: Bool) throws {
+    func reloadServesNewCertificate(adminOnSocket: Bool) async throws {
         let caddy = try CaddyUnderTest(adminOnSocket: adminOnSocket)
         let first = try caddy.servedLeafSHA256()
 
@@ -125,30 +126,30 @@ struct CaddyReloadTargetTests {
         #expect(try caddy.servedLeafSHA256() == first)
 
         let target = try CaddyReloadTarget(url: caddy.adminURL)
-        let line = try target.reload(context: reloadContext(timeout: 15))
+        let line = try await target.reload(context: reloadContext(timeout: 15))
         #expect(line.contains("loaded its configuration again"))
         #expect(try caddy.servedLeafSHA256() == renewed.sha256.lowercased())
     }
 
     @Test("HTTPS with verification: trusted through ca-file, refused as reload-unreachable without it")
-    func tlsVerification() throws {
+    func tlsVerification() async throws {
         let caddy = try CaddyUnderTest(adminOnSocket: false)
         let url = "https://localhost:\(caddy.httpsPort)/"
         let trusted = try HTTPReloadTarget(url: url, method: "GET", caFile: try caddy.rootFile)
-        #expect(try trusted.reload(context: reloadContext()).contains("answered 200"))
+        #expect(try await trusted.reload(context: reloadContext()).contains("answered 200"))
 
         let untrusted = try HTTPReloadTarget(url: url, method: "GET")
-        let error = try reloadError(untrusted)
+        let error = try await reloadError(untrusted)
         #expect(error.code == .reloadUnreachable)
         #expect(error.message.contains("TLS"))
         #expect(error.fix?.contains("ca-file") == true)
     }
 
     @Test("a closed admin socket is reload-unreachable naming the socket")
-    func missingSocket() throws {
+    func missingSocket() async throws {
         let directory = try TemporaryDirectory()
         let target = try CaddyReloadTarget(url: "unix:\(directory.file("nothing.sock"))")
-        let error = try reloadError(target)
+        let error = try await reloadError(target)
         #expect(error.code == .reloadUnreachable)
         #expect(error.message.contains("nothing.sock"))
     }

@@ -7,23 +7,39 @@ import Logging
 import Testing
 @testable import CertReload
 
-/// Tests/Support/fake_stalwart.py, running on loopback for one test.
-final class FakeStalwart {
+/// A Python script from Tests/Support serving HTTP on loopback for one test: it prints its
+/// port (and maybe one JSON line) and records every request it receives.
+final class ScriptServer {
     let directory: TemporaryDirectory
     let process: TestProcess
     let port: UInt16
+    /// The second stdout line, when the script prints one (the stand-in's credentials).
+    let announcement: JSON?
     var url: String { "http://127.0.0.1:\(port)" }
 
-    init(_ arguments: [String]) throws {
-        directory = try TemporaryDirectory("certreload-fake-stalwart")
+    init(script: String, _ arguments: [String], announces: Bool = false) throws {
+        directory = try TemporaryDirectory("certreload-\(script.prefix(while: { $0 != "." }))")
         process = try TestProcess(
-            ["python3", testSupportDirectory() + "/fake_stalwart.py", "--record", directory.file("requests.jsonl"),
+            ["python3", testSupportDirectory() + "/" + script, "--record", directory.file("requests.jsonl"),
              "--lifetime", "120"] + arguments,
             stderrPath: directory.file("stderr.log"))
         guard let line = try process.readLine(timeout: 15), let port = UInt16(line) else {
-            throw TestSupportError("fake_stalwart.py did not print its port: \(directory.read("stderr.log"))")
+            throw TestSupportError("\(script) did not print its port: \(directory.read("stderr.log"))")
         }
         self.port = port
+        if announces {
+            guard let line = try process.readLine(timeout: 15) else {
+                throw TestSupportError("\(script) did not print its credentials: \(directory.read("stderr.log"))")
+            }
+            announcement = try JSONParser.parse(line)
+        } else {
+            announcement = nil
+        }
+    }
+
+    /// Tests/Support/http_hook_server.py: a generic endpoint for the HTTP reload target.
+    convenience init(hook arguments: [String]) throws {
+        try self.init(script: "http_hook_server.py", arguments)
     }
 
     /// What it received, in order: (method, path, headers, body).
@@ -39,10 +55,39 @@ final class FakeStalwart {
         }
     }
 
-    /// A token file (mode 0600) in the fake's directory.
+    /// A secret file (mode 0600) in the server's directory.
     func tokenFile(_ token: String) throws -> SecretSource {
         .file(try directory.write("token-\(token.count)-\(Int.random(in: 0...999_999))", token + "\n"))
     }
+}
+
+/// Tests/Support/stalwart_standin.py: Stalwart's answers as its source gives them, per version.
+final class StalwartStandIn {
+    let server: ScriptServer
+    var url: String { server.url }
+
+    init(
+        _ version: String, apiKeys: [String] = [], users: [String] = [], certificates: [String] = [],
+        listeners: [String] = [], defaultCertificate: String? = nil, extra: [String] = []
+    ) throws {
+        var arguments = ["--version", version]
+        for key in apiKeys { arguments += ["--api-key", key] }
+        for user in users { arguments += ["--user", user] }
+        for certificate in certificates { arguments += ["--certificate", certificate] }
+        for listener in listeners { arguments += ["--listener", listener] }
+        if let defaultCertificate { arguments += ["--default-certificate", defaultCertificate] }
+        server = try ScriptServer(script: "stalwart_standin.py", arguments + extra, announces: true)
+    }
+
+    /// The API key the stand-in created for `name`, as Stalwart would show it once.
+    func apiKey(_ name: String) throws -> String {
+        let header = try #require(server.announcement?[member: name]?.stringValue)
+        return String(header.dropFirst("Bearer ".count))
+    }
+
+    func apiKeyFile(_ name: String) throws -> SecretSource { try server.tokenFile(try apiKey(name)) }
+    func passwordFile(_ password: String) throws -> SecretSource { try server.tokenFile(password) }
+    func paths() throws -> [String] { try server.requests().map(\.path) }
 }
 
 func reloadContext(timeout: Double = 10) -> ReloadContext {
@@ -50,152 +95,248 @@ func reloadContext(timeout: Double = 10) -> ReloadContext {
 }
 
 /// Runs a reload that must fail and returns its error.
-func reloadError(_ target: some ReloadTarget, timeout: Double = 10) throws -> ReloadError {
+func reloadError(_ target: some ReloadTarget, timeout: Double = 10) async throws -> ReloadError {
     let line: String
     do {
-        line = try target.reload(context: reloadContext(timeout: timeout))
+        line = try await target.reload(context: reloadContext(timeout: timeout))
     } catch {
         return error
     }
     throw TestSupportError("reload succeeded unexpectedly: \(line)")
 }
 
-@Suite("Stalwart reload against a fake Stalwart")
+/// A certificate and key on disk for the stand-in's certificate objects.
+final class PEMFiles {
+    let fixture: LineageFixture
+    let name: String
+    init(_ name: String = "mail.example.test", names: [String]? = nil) throws {
+        fixture = try LineageFixture()
+        self.name = name
+        try fixture.issue(name, names: names)
+    }
+    var live: String { fixture.live(name) }
+    var fullchain: String { live + "/fullchain.pem" }
+    var privkey: String { live + "/privkey.pem" }
+    /// "ID:file:FULLCHAIN:PRIVKEY" for `--certificate`.
+    func object(_ id: String, _ kind: String = "file") -> String { "\(id):\(kind):\(fullchain):\(privkey)" }
+    deinit { fixture.remove() }
+}
+
+let reloadPermissions = "sysActionCreate,actionReloadTlsCertificates"
+let versions016 = ["0.16.10", "0.16.11", "1.0"]
+
+@Suite("Stalwart reload against the stand-in, per version")
 struct StalwartReloadTargetTests {
-    static let token = "s3cr3t-api-key-7f9c2b"
+    @Test("0.16/1.0: an API_ key reloads over JMAP (auto); the request is the x:Action/set, the key only in Authorization",
+          arguments: versions016)
+    func jmapWithAPIKey(version: String) async throws {
+        let files = try PEMFiles()
+        let stalwart = try StalwartStandIn(version, apiKeys: ["ops:s3cret:\(reloadPermissions)"], certificates: [files.object("c1")])
+        let key = try stalwart.apiKey("ops")
+        let target = try StalwartReloadTarget(url: stalwart.url, api: .auto, token: try stalwart.apiKeyFile("ops"))
+        #expect(try await target.reload(context: reloadContext()).contains("reloaded its TLS certificates (JMAP)"))
 
-    @Test("JMAP: created.r1 is success, the request is the documented x:Action/set with the bearer token")
-    func jmapSuccess() throws {
-        let fake = try FakeStalwart(["--jmap", "ok", "--token", Self.token])
-        let target = try StalwartReloadTarget(url: fake.url, api: .jmap, token: try fake.tokenFile(Self.token))
-        let line = try target.reload(context: reloadContext())
-        #expect(line.contains("reloaded its TLS certificates (JMAP)"))
-
-        let requests = try fake.requests()
+        let requests = try stalwart.server.requests()
         try #require(requests.count == 1)
         #expect(requests[0].method == "POST")
         #expect(requests[0].path == "/jmap/")
-        let body = try JSONParser.parse(requests[0].body)
-        #expect(body == (try JSONParser.parse(StalwartReloadTarget.jmapBody)))
-        #expect(requests[0].headers.contains { $0.0.lowercased() == "authorization" && $0.1 == "Bearer \(Self.token)" })
-        // The token travels only in the Authorization header.
-        #expect(!requests[0].path.contains(Self.token))
-        #expect(!requests[0].body.contains(Self.token))
-        #expect(!requests[0].headers.contains { $0.0.lowercased() != "authorization" && $0.1.contains(Self.token) })
+        #expect(try JSONParser.parse(requests[0].body) == (try JSONParser.parse(StalwartReloadTarget.jmapBody)))
+        #expect(requests[0].headers.contains { $0.0.lowercased() == "authorization" && $0.1 == "Bearer \(key)" })
+        #expect(!requests[0].path.contains(key) && !requests[0].body.contains(key))
+        #expect(!requests[0].headers.contains { $0.0.lowercased() != "authorization" && $0.1.contains(key) })
     }
 
-    @Test("JMAP: notCreated.r1 is reload-failed carrying the server's type and description")
-    func jmapNotCreated() throws {
-        let fake = try FakeStalwart(["--jmap", "notcreated", "--token", Self.token])
-        let target = try StalwartReloadTarget(url: fake.url, api: .auto, token: try fake.tokenFile(Self.token))
-        let error = try reloadError(target)
-        #expect(error.code == .reloadFailed)
-        #expect(error.message.contains("invalidPatch"))
-        #expect(error.message.contains("Failed to load certificate 'default': No private key found in PEM"))
-        // A refusal of the certificate is not a reason to try REST.
-        #expect(try fake.requests().map(\.path) == ["/jmap/"])
+    @Test("0.16/1.0: Basic credentials reload over JMAP (auto)", arguments: versions016)
+    func jmapWithBasic(version: String) async throws {
+        let stalwart = try StalwartStandIn(version, users: ["admin:pa55-w0rd:\(reloadPermissions)"])
+        let target = try StalwartReloadTarget(url: stalwart.url, api: .auto, username: "admin", password: try stalwart.passwordFile("pa55-w0rd"))
+        #expect(try await target.reload(context: reloadContext()).contains("(JMAP)"))
+        #expect(try stalwart.paths() == ["/jmap/"])
     }
 
-    @Test("JMAP: notCreated.r1 forbidden is reload-unauthorized naming the permissions")
-    func jmapForbidden() throws {
-        let fake = try FakeStalwart(["--jmap", "forbidden", "--token", Self.token])
-        let target = try StalwartReloadTarget(url: fake.url, api: .jmap, token: try fake.tokenFile(Self.token))
-        let error = try reloadError(target)
-        #expect(error.code == .reloadUnauthorized)
-        #expect(error.fix?.contains("actionReloadTlsCertificates") == true)
+    @Test("0.15: a Bearer api_ key goes straight to REST (0.15 refuses API keys on /jmap/)")
+    func restWithLegacyKey() async throws {
+        let stalwart = try StalwartStandIn("0.15", apiKeys: ["ops:s3cret:settings-reload"])
+        #expect(try stalwart.apiKey("ops").hasPrefix("api_"))
+        let target = try StalwartReloadTarget(url: stalwart.url, api: .auto, token: try stalwart.apiKeyFile("ops"))
+        #expect(try await target.reload(context: reloadContext()).contains("(REST)"))
+        #expect(try stalwart.paths() == ["/api/reload/certificate"])
+        // The same key with api = "jmap" is refused before anything is sent.
+        let jmap = try StalwartReloadTarget(url: stalwart.url, api: .jmap, token: try stalwart.apiKeyFile("ops"))
+        #expect(try await reloadError(jmap).code == .stalwartCredentialShape)
+        #expect(try stalwart.paths().count == 1)
     }
 
-    @Test("auto falls back to REST when the server has no JMAP reload", arguments: ["unknown-method", "unknown-capability", "absent"])
-    func autoFallback(jmap: String) throws {
-        let fake = try FakeStalwart(["--jmap", jmap, "--rest", "ok", "--token", Self.token])
-        let target = try StalwartReloadTarget(url: fake.url, api: .auto, token: try fake.tokenFile(Self.token))
-        let line = try target.reload(context: reloadContext())
-        #expect(line.contains("(REST)"))
-        let requests = try fake.requests()
+    @Test("0.15: Basic in auto gets 400 notRequest on /jmap/ and falls back to REST")
+    func autoFallsBackOnNotRequest() async throws {
+        let stalwart = try StalwartStandIn("0.15", users: ["admin:pw-015:settings-reload"])
+        let target = try StalwartReloadTarget(url: stalwart.url, api: .auto, username: "admin", password: try stalwart.passwordFile("pw-015"))
+        #expect(try await target.reload(context: reloadContext()).contains("(REST)"))
+        let requests = try stalwart.server.requests()
         #expect(requests.map(\.path) == ["/jmap/", "/api/reload/certificate"])
         #expect(requests.last?.method == "GET")
     }
 
-    @Test("api = jmap does not fall back, and says to use rest")
-    func jmapOnlyNoFallback() throws {
-        let fake = try FakeStalwart(["--jmap", "unknown-method", "--token", Self.token])
-        let target = try StalwartReloadTarget(url: fake.url, api: .jmap, token: try fake.tokenFile(Self.token))
-        let error = try reloadError(target)
+    @Test("0.15: a 401 on /jmap/ and a 401 on REST is final, naming both")
+    func refusedByBoth() async throws {
+        let stalwart = try StalwartStandIn("0.15", users: ["admin:right:settings-reload"])
+        let target = try StalwartReloadTarget(url: stalwart.url, api: .auto, username: "admin", password: try stalwart.passwordFile("wrong-pw"))
+        let error = try await reloadError(target)
+        #expect(error.code == .reloadUnauthorized)
+        #expect(error.message.contains("/jmap/ (401)"))
+        #expect(error.message.contains("/api/reload/certificate"))
+        #expect(try stalwart.paths() == ["/jmap/", "/api/reload/certificate"])
+    }
+
+    @Test("0.15: api = jmap does not fall back, and says to use rest")
+    func jmapOnlyOn015() async throws {
+        let stalwart = try StalwartStandIn("0.15", users: ["admin:pw:settings-reload"])
+        let target = try StalwartReloadTarget(url: stalwart.url, api: .jmap, username: "admin", password: try stalwart.passwordFile("pw"))
+        let error = try await reloadError(target)
         #expect(error.code == .reloadFailed)
+        #expect(error.message.contains("notRequest"))
         #expect(error.fix?.contains("rest") == true)
-        #expect(try fake.requests().count == 1)
+        #expect(try stalwart.paths() == ["/jmap/"])
     }
 
-    @Test("REST: 200 with a non-empty errors object is a failure carrying each error")
-    func restErrors() throws {
-        let fake = try FakeStalwart(["--rest", "errors", "--token", Self.token])
-        let target = try StalwartReloadTarget(url: fake.url, api: .rest, token: try fake.tokenFile(Self.token))
-        let error = try reloadError(target)
+    @Test("0.15: without settings-reload REST answers 403: reload-unauthorized naming the permission")
+    func restForbidden() async throws {
+        let stalwart = try StalwartStandIn("0.15", apiKeys: ["ops:s3cret:"])
+        let target = try StalwartReloadTarget(url: stalwart.url, api: .rest, token: try stalwart.apiKeyFile("ops"))
+        let error = try await reloadError(target)
+        #expect(error.code == .reloadUnauthorized)
+        #expect(error.message.contains("403"))
+        #expect(error.fix?.contains("settings-reload") == true)
+    }
+
+    @Test("0.15: a certificate error is quoted from its {type, error} object, and 0.15 keeps the old certificate")
+    func restCertificateError() async throws {
+        let files = try PEMFiles()
+        let stalwart = try StalwartStandIn("0.15", users: ["admin:pw:settings-reload"], certificates: [files.object("c1")])
+        try writeFile(files.fixture.archive(files.name) + "/privkey1.pem", "not a key\n", mode: 0o600)
+        let target = try StalwartReloadTarget(url: stalwart.url, api: .rest, username: "admin", password: try stalwart.passwordFile("pw"))
+        let error = try await reloadError(target)
         #expect(error.code == .reloadFailed)
-        #expect(error.message.contains("certificate.default: Failed to parse certificate: No certificates found in PEM"))
-        #expect(try fake.requests().map(\.path) == ["/api/reload/certificate"])
+        #expect(error.message.contains("certificate.c1: No private keys found. (build)"), "\(error.message)")
+        #expect(error.message.contains("keeps serving the certificate it had loaded before"))
+        #expect(!error.message.contains("may be about another setting"))
     }
 
-    @Test("REST: success reports warnings")
-    func restWarnings() throws {
-        let fake = try FakeStalwart(["--rest", "warnings", "--token", Self.token])
-        let target = try StalwartReloadTarget(url: fake.url, api: .rest, token: try fake.tokenFile(Self.token))
-        let line = try target.reload(context: reloadContext())
-        #expect(line.contains("certificate.old: certificate expires in 3 days"))
+    @Test("0.15: an unreadable file is a macro error; a broken macro elsewhere is reported as such, not as a failed certificate")
+    func restMacroErrors() async throws {
+        let files = try PEMFiles()
+        let stalwart = try StalwartStandIn("0.15", users: ["admin:pw:settings-reload"], certificates: [files.object("c1")], extra: ["--broken-macro"])
+        let target = try StalwartReloadTarget(url: stalwart.url, api: .rest, username: "admin", password: try stalwart.passwordFile("pw"))
+        let line = try await target.reload(context: reloadContext())
+        #expect(line.contains("other settings, not certificates: tracer.log.path: Failed to read file"), "\(line)")
+        #expect(line.contains("may be about another setting"))
+
+        unlink(files.fixture.archive(files.name) + "/privkey1.pem")
+        let error = try await reloadError(target)
+        #expect(error.message.contains("certificate.c1.private-key: Failed to read file"), "\(error.message)")
+        #expect(error.message.contains("(macro)"))
+        #expect(error.message.contains("may be about another setting"))
     }
 
-    @Test("Basic authentication with username and password-file")
-    func basicAuth() throws {
-        let fake = try FakeStalwart(["--jmap", "ok", "--basic", "admin:pa55-w0rd"])
-        let password = try fake.tokenFile("pa55-w0rd")
-        let target = try StalwartReloadTarget(url: fake.url, api: .jmap, username: "admin", password: password)
-        #expect(try target.reload(context: reloadContext()).contains("JMAP"))
-        let wrong = try StalwartReloadTarget(url: fake.url, api: .jmap, username: "admin", password: try fake.tokenFile("nope"))
-        #expect(try reloadError(wrong).code == .reloadUnauthorized)
+    @Test("0.16/1.0: a certificate that fails is notCreated validationFailed; the message says what is served now",
+          arguments: versions016)
+    func jmapValidationFailed(version: String) async throws {
+        let files = try PEMFiles()
+        let stalwart = try StalwartStandIn(version, apiKeys: ["ops:k:\(reloadPermissions)"], certificates: [files.object("c1")])
+        try writeFile(files.fixture.archive(files.name) + "/privkey1.pem", "not a key\n", mode: 0o600)
+        let target = try StalwartReloadTarget(url: stalwart.url, api: .auto, token: try stalwart.apiKeyFile("ops"))
+        let error = try await reloadError(target)
+        #expect(error.code == .reloadFailed)
+        #expect(error.message.contains("(certificate object c1): validationFailed: Invalid certificate: No private keys found."), "\(error.message)")
+        #expect(error.message.contains("rebuilt its certificate map without that certificate object"))
+        #expect(try stalwart.paths() == ["/jmap/"])
     }
 
-    @Test("a wrong token is reload-unauthorized with the permissions to grant, in JMAP and in auto (no fallback)",
-          arguments: [ReloadConfiguration.StalwartAPI.jmap, .auto, .rest])
-    func wrongToken(api: ReloadConfiguration.StalwartAPI) throws {
-        let fake = try FakeStalwart(["--token", Self.token])
-        let target = try StalwartReloadTarget(url: fake.url, api: api, token: try fake.tokenFile("wrong-token-abc"))
-        let error = try reloadError(target)
+    @Test("0.16/1.0: without sysActionCreate the method is forbidden; without actionReloadTlsCertificates the action is",
+          arguments: versions016)
+    func jmapForbidden(version: String) async throws {
+        let stalwart = try StalwartStandIn(version, apiKeys: ["none:a:", "half:b:sysActionCreate"])
+        let none = try await reloadError(try StalwartReloadTarget(url: stalwart.url, api: .jmap, token: try stalwart.apiKeyFile("none")))
+        #expect(none.code == .reloadUnauthorized)
+        #expect(none.message.contains("You are not authorized to create, update or destroy objects of this type"))
+        #expect(none.fix?.contains("sysActionCreate") == true)
+        let half = try await reloadError(try StalwartReloadTarget(url: stalwart.url, api: .jmap, token: try stalwart.apiKeyFile("half")))
+        #expect(half.code == .reloadUnauthorized)
+        #expect(half.message.contains("Insufficient permissions to perform action of type ReloadTlsCertificates"))
+        #expect(half.fix?.contains("actionReloadTlsCertificates") == true)
+    }
+
+    @Test("notCreated forbidden without the permission wording is not called a permissions problem")
+    func forbiddenFromRegistryError() async throws {
+        let failure = try JSONParser.parse(#"{"type":"forbidden","description":"Failed to read registry","objectId":{"object":"Certificate","id":"c9"}}"#)
+        let error = StalwartReloadTarget.notCreated(failure, server: "Stalwart at x", redactor: Redactor(secrets: []))
+        #expect(error.code == .reloadFailed)
+        #expect(error.message.contains("not necessarily a missing permission"))
+        #expect(error.message.contains("certificate object c9"))
+    }
+
+    @Test("0.16/1.0: a wrong API_ key is refused on /jmap/ and that is final (no REST to try)", arguments: versions016)
+    func wrongAPIKey(version: String) async throws {
+        let stalwart = try StalwartStandIn(version, apiKeys: ["ops:right:\(reloadPermissions)"])
+        let wrong = "API_" + String(try stalwart.apiKey("ops").dropFirst(4).reversed())
+        let target = try StalwartReloadTarget(url: stalwart.url, api: .auto, token: try stalwart.server.tokenFile(wrong))
+        let error = try await reloadError(target)
         #expect(error.code == .reloadUnauthorized)
         #expect(error.message.contains("401"))
-        if api != .rest {
-            #expect(error.fix?.contains("sysActionCreate") == true)
-            #expect(error.fix?.contains("actionReloadTlsCertificates") == true)
-        }
-        #expect(try fake.requests().count == 1)
+        #expect(error.fix?.contains("sysActionCreate") == true)
+        #expect(!error.message.contains(wrong))
+        #expect(try stalwart.paths() == ["/jmap/"])
     }
 
-    @Test("no credentials at all: reload-unauthorized that says none were configured")
-    func noCredentials() throws {
-        let fake = try FakeStalwart(["--token", Self.token])
-        let target = try StalwartReloadTarget(url: fake.url, api: .jmap)
-        let error = try reloadError(target)
+    @Test("0.16/1.0: no credentials is reload-unauthorized saying none were configured", arguments: versions016)
+    func noCredentials(version: String) async throws {
+        let stalwart = try StalwartStandIn(version)
+        let error = try await reloadError(try StalwartReloadTarget(url: stalwart.url, api: .auto))
         #expect(error.code == .reloadUnauthorized)
         #expect(error.message.contains("no credentials"))
     }
 
+    @Test("0.16/1.0: api = rest answers 404 (REST reload is gone); an API_ key there is refused before sending",
+          arguments: versions016)
+    func restOn016(version: String) async throws {
+        let stalwart = try StalwartStandIn(version, apiKeys: ["ops:k:\(reloadPermissions)"], users: ["admin:pw:\(reloadPermissions)"])
+        let basic = try await reloadError(try StalwartReloadTarget(url: stalwart.url, api: .rest, username: "admin", password: try stalwart.passwordFile("pw")))
+        #expect(basic.code == .reloadFailed)
+        #expect(basic.message.contains("404"))
+        let key = try await reloadError(try StalwartReloadTarget(url: stalwart.url, api: .rest, token: try stalwart.apiKeyFile("ops")))
+        #expect(key.code == .stalwartCredentialShape)
+        #expect(try stalwart.paths() == ["/api/reload/certificate"])
+    }
+
+    @Test("a token of the wrong shape is refused before anything is sent, without quoting it",
+          arguments: ["Bearer API_AAAAAQAAAAHdM6CEuiI90jGwqpYvd6WSABe8iw", "eyJhbGciOi.not-a-key.sig", "API_tooShort",
+                      "api_!!!notbase64", "api_" + Redactor.base64(Array("no-colon-here".utf8)), "two words"])
+    func wrongShape(token: String) async throws {
+        let stalwart = try StalwartStandIn("1.0")
+        let error = try await reloadError(try StalwartReloadTarget(url: stalwart.url, api: .auto, token: try stalwart.server.tokenFile(token)))
+        #expect(error.code == .stalwartCredentialShape)
+        #expect(!error.message.contains(token) && !(error.fix ?? "").contains(token))
+        #expect(try stalwart.server.requests().isEmpty)
+    }
+
     @Test("a closed port is reload-unreachable with curl's words")
-    func closedPort() throws {
+    func closedPort() async throws {
         let port = try Loopback.freePort()
         let target = try StalwartReloadTarget(url: "http://127.0.0.1:\(port)", api: .auto)
-        let error = try reloadError(target)
+        let error = try await reloadError(target)
         #expect(error.code == .reloadUnreachable)
         #expect(error.message.contains("127.0.0.1:\(port)"))
         #expect(error.message.contains("curl:"))
     }
 
     @Test("a server that never answers is reload-timeout within the configured bound")
-    func neverAnswers() throws {
+    func neverAnswers() async throws {
         // Listening but never accepting: the kernel completes the handshake, nobody answers.
         let (fd, port) = try Loopback.bind(listen: true)
         defer { close(fd) }
         let target = try StalwartReloadTarget(url: "http://127.0.0.1:\(port)", api: .auto)
         let started = monotonicSeconds()
-        let error = try reloadError(target, timeout: 1.5)
+        let error = try await reloadError(target, timeout: 1.5)
         let elapsed = monotonicSeconds() - started
         #expect(error.code == .reloadTimeout)
         #expect(elapsed >= 1.4)
@@ -205,52 +346,51 @@ struct StalwartReloadTargetTests {
 
 @Suite("Secrets stay out of messages")
 struct SecretRedactionTests {
-    @Test("a server that echoes the Authorization header back does not put the token in the error")
-    func echoedBearerToken() throws {
-        let token = "tok-ECHOED-1234567890"
-        let fake = try FakeStalwart(["--token", "the-right-one", "--echo-auth"])
-        let target = try StalwartReloadTarget(url: fake.url, api: .auto, token: try fake.tokenFile(token))
-        let error = try reloadError(target)
-        #expect(error.code == .reloadUnauthorized)
-        // The fake did echo it (so the test can fail) …
-        #expect(try fake.requests().contains { $0.headers.contains { $0.1.contains(token) } })
-        #expect(error.message.contains("[redacted]"))
+    static let key = "API_" + String(repeating: "Ab9-", count: 9) + "xY"
+
+    @Test("a server that echoes the Authorization header back does not put the key in the error")
+    func echoedBearerToken() async throws {
+        let hook = try ScriptServer(hook: ["--token", "the-right-one", "--echo-auth"])
+        let target = try StalwartReloadTarget(url: hook.url, api: .auto, token: try hook.tokenFile(Self.key))
+        let error = try await reloadError(target)
+        // The server did echo it (so the test can fail) …
+        #expect(try hook.requests().contains { $0.headers.contains { $0.1.contains(Self.key) } })
+        #expect(error.message.contains("[redacted]"), "\(error.message)")
         // … and it is in no part of the error.
-        #expect(!error.message.contains(token))
-        #expect(!(error.fix ?? "").contains(token))
-        #expect(!"\(error)".contains(token))
+        #expect(!error.message.contains(Self.key))
+        #expect(!(error.fix ?? "").contains(Self.key))
+        #expect(!"\(error)".contains(Self.key))
     }
 
     @Test("Basic credentials echoed back are redacted, both the password and the base64 form")
-    func echoedBasic() throws {
-        let fake = try FakeStalwart(["--basic", "admin:right", "--echo-auth"])
-        let target = try StalwartReloadTarget(url: fake.url, api: .jmap, username: "admin", password: try fake.tokenFile("wrong-pw-xyz"))
-        let error = try reloadError(target)
-        #expect(error.code == .reloadUnauthorized)
+    func echoedBasic() async throws {
+        let hook = try ScriptServer(hook: ["--basic", "admin:right", "--echo-auth"])
+        let target = try StalwartReloadTarget(url: hook.url, api: .jmap, username: "admin", password: try hook.tokenFile("wrong-pw-xyz"))
+        let error = try await reloadError(target)
         #expect(!error.message.contains("wrong-pw-xyz"))
         #expect(!error.message.contains(Redactor.base64(Array("admin:wrong-pw-xyz".utf8))))
     }
 
     @Test("transport errors never carry the token", arguments: [false, true])
-    func transportErrors(timeout: Bool) throws {
+    func transportErrors(timeout: Bool) async throws {
         let directory = try TemporaryDirectory()
-        let token = "tok-TRANSPORT-0987"
-        let tokenFile = SecretSource.file(try directory.write("token", token))
+        let tokenFile = SecretSource.file(try directory.write("token", Self.key))
         let error: ReloadError
         if timeout {
             let (fd, port) = try Loopback.bind(listen: true)
             defer { close(fd) }
-            error = try reloadError(try StalwartReloadTarget(url: "http://127.0.0.1:\(port)", token: tokenFile), timeout: 0.5)
+            error = try await reloadError(try StalwartReloadTarget(url: "http://127.0.0.1:\(port)", token: tokenFile), timeout: 0.5)
         } else {
             let port = try Loopback.freePort()
-            error = try reloadError(try StalwartReloadTarget(url: "http://127.0.0.1:\(port)", token: tokenFile))
+            error = try await reloadError(try StalwartReloadTarget(url: "http://127.0.0.1:\(port)", token: tokenFile))
         }
-        #expect(!error.message.contains(token))
-        #expect(!(error.fix ?? "").contains(token))
+        #expect(error.code == (timeout ? .reloadTimeout : .reloadUnreachable))
+        #expect(!error.message.contains(Self.key))
+        #expect(!(error.fix ?? "").contains(Self.key))
     }
 
     @Test("a URL with credentials in it is refused without repeating them")
-    func credentialsInURL() throws {
+    func credentialsInURL() async throws {
         #expect(throws: ReloadError.self) { try HTTPEndpoint("https://admin:hunter2@mail.example.com") }
         do {
             _ = try HTTPEndpoint("https://admin:hunter2@mail.example.com")
@@ -260,11 +400,11 @@ struct SecretRedactionTests {
     }
 
     @Test("a world-readable token file is refused before any request")
-    func worldReadableToken() throws {
-        let fake = try FakeStalwart(["--token", "x"])
-        let path = try fake.directory.write("loose-token", "x\n", mode: 0o644)
-        let error = try reloadError(try StalwartReloadTarget(url: fake.url, token: .file(path)))
+    func worldReadableToken() async throws {
+        let stalwart = try StalwartStandIn("1.0")
+        let path = try stalwart.server.directory.write("loose-token", Self.key + "\n", mode: 0o644)
+        let error = try await reloadError(try StalwartReloadTarget(url: stalwart.url, token: .file(path)))
         #expect(error.code == .tokenFileInsecure)
-        #expect(try fake.requests().isEmpty)
+        #expect(try stalwart.server.requests().isEmpty)
     }
 }

@@ -1,6 +1,7 @@
 import Logging
 import Synchronization
 @testable import CertReload
+@testable import CertReloadDemo
 
 #if canImport(Glibc)
 import Glibc

@@ -1,4 +1,5 @@
 import CertReload
+import CertReloadDemo
 import Glibc
 
 /// A certbot-style directory in a fresh temporary folder, with a CA that issues lineages.

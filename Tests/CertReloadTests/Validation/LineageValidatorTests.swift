@@ -1,4 +1,5 @@
 import CertReload
+import CertReloadDemo
 import Glibc
 import Testing
 

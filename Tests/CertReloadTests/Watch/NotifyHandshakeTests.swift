@@ -1,6 +1,7 @@
 import Testing
 
 @testable import CertReload
+@testable import CertReloadDemo
 
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +11,8 @@ import Musl
 
 /// systemd's side of `Type=notify`: an AF_UNIX datagram socket that collects what the
 /// service sends.
-final class NotifySocket {
+/// `@unchecked Sendable`: one test owns each socket; the async waits hand it to one thread at a time.
+final class NotifySocket: @unchecked Sendable {
     let path: String
     private let fd: Int32
 
@@ -56,6 +58,18 @@ final class NotifySocket {
     }
 }
 
+extension NotifySocket {
+    /// `receive(timeout:)` on a thread of its own, off the cooperative pool.
+    func next(within timeout: Double) async -> String? {
+        await Blocking.run { _ in self.receive(timeout: timeout) }
+    }
+
+    /// `await(_:timeout:)` on a thread of its own, off the cooperative pool.
+    func lines(until line: String, timeout: Double = 15) async -> [String] {
+        await Blocking.run { _ in self.await(line, timeout: timeout) }
+    }
+}
+
 /// The `certreload` executable next to the test bundle (.build/debug/).
 func builtCertreload() -> String? {
     var buffer = [CChar](repeating: 0, count: 4096)
@@ -73,7 +87,7 @@ func builtCertreload() -> String? {
 @Suite("Watch: systemd notify handshake")
 struct WatchNotifyHandshakeTests {
     @Test("certreload watch: READY=1 and STATUS=, RELOADING=1…READY=1 on SIGHUP (also with a broken file), STOPPING=1 on SIGTERM")
-    func handshake() throws {
+    func handshake() async throws {
         let binary = try #require(builtCertreload(), "build the executable first: swift build")
         let fixture = try WatchFixture()
         defer { fixture.remove() }
@@ -93,30 +107,30 @@ struct WatchNotifyHandshakeTests {
             [binary, "watch"], environment: ["NOTIFY_SOCKET": socket.path, "CERTRELOAD_CONFIG": config],
             stderrPath: fixture.root + "/stderr.log")
 
-        var seen = socket.await("READY=1")
+        var seen = await socket.lines(until: "READY=1")
         #expect(seen.last?.contains("READY=1") == true, "\(seen)")
-        seen += socket.await("STATUS=watching 1 lineage for 1 target; last reload: web at", timeout: 3)
+        seen += await socket.lines(until: "STATUS=watching 1 lineage for 1 target; last reload: web at", timeout: 3)
         #expect(seen.contains { $0.contains("STATUS=watching 1 lineage for 1 target") }, "\(seen)")
         // The first pass reloaded (no record yet) and recorded it.
         #expect(StateStore(directory: fixture.state).load("web").deployedSHA256 == fixture.sha(version: 1))
 
         kill(child.pid, SIGHUP)
-        seen = socket.await("RELOADING=1")
+        seen = await socket.lines(until: "RELOADING=1")
         #expect(seen.last?.hasPrefix("RELOADING=1") == true, "\(seen)")
-        seen = socket.await("READY=1")
+        seen = await socket.lines(until: "READY=1")
         #expect(seen.last?.contains("READY=1") == true, "\(seen)")
 
         try CertbotLayoutWriter.write(config, "[target.web\nbroken", mode: 0o644)
         kill(child.pid, SIGHUP)
-        seen = socket.await("READY=1")
+        seen = await socket.lines(until: "READY=1")
         #expect(seen.contains { $0.hasPrefix("RELOADING=1") }, "\(seen)")
         #expect(seen.last?.contains("READY=1") == true, "\(seen)")
-        #expect(child.wait(timeout: 0.2) == nil, "still running with the old configuration")
+        #expect(await child.exitStatus(within: 0.2) == nil, "still running with the old configuration")
 
         kill(child.pid, SIGTERM)
-        seen = socket.await("STOPPING=1")
+        seen = await socket.lines(until: "STOPPING=1")
         #expect(seen.last?.contains("STOPPING=1") == true, "\(seen)")
-        let status = try #require(child.wait(timeout: 15))
+        let status = try #require(await child.exitStatus(within: 15))
         #expect(status == 0)
     }
 

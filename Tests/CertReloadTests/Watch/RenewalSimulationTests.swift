@@ -3,6 +3,7 @@ import Synchronization
 import Testing
 
 @testable import CertReload
+@testable import CertReloadDemo
 
 #if canImport(Glibc)
 import Glibc

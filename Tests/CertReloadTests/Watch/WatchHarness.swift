@@ -2,6 +2,7 @@ import Logging
 import Synchronization
 
 @testable import CertReload
+@testable import CertReloadDemo
 
 #if canImport(Glibc)
 import Glibc
@@ -67,8 +68,9 @@ struct RunnerCall: Sendable {
     var at: ContinuousClock.Instant
 }
 
-/// Counts reloads instead of reloading; records the state like the pipeline does.
-/// Behaviour per target: fail the first N calls, take some time.
+/// The real pipeline (check, already-serving, reload, verify, record) with a counting fake
+/// in place of the server's reload: each reload is recorded with what was on disk at that
+/// moment. Behaviour per target: fail the first N reloads, take some time.
 final class CountingRunner: WatchTargetRunner {
     struct Behaviour: Sendable {
         var failures = 0
@@ -76,7 +78,7 @@ final class CountingRunner: WatchTargetRunner {
     }
 
     let calls = Mailbox<RunnerCall>()
-    /// Target names, as each call returns.
+    /// Target names, as each reload returns.
     let finished = Mailbox<String>()
     private let behaviours: Mutex<[String: Behaviour]>
 
@@ -87,26 +89,38 @@ final class CountingRunner: WatchTargetRunner {
     func run(
         _ action: TargetPipeline.Action, target: TargetConfiguration, configuration: Configuration, logger: Logger
     ) async -> TargetOutcome {
-        let source = LineageSource.certbot(liveDirectory: configuration.certbotDirectory + "/live/" + target.lineages[0])
-        let snapshot = LineageSnapshot.inspect(source)
-        calls.post(RunnerCall(target: target.name, action: action, snapshot: snapshot, at: .now))
-        let behaviour = behaviours.withLock { all -> Behaviour in
-            let current = all[target.name] ?? Behaviour()
-            all[target.name]?.failures = max(0, current.failures - 1)
+        var pipeline = TargetPipeline(configuration: configuration, target: target, logger: logger)
+        pipeline.reloadTargetOverride = CountingReload(runner: self, target: target, action: action, configuration: configuration)
+        return await pipeline.run(action)
+    }
+
+    /// The behaviour for this reload of `target`, using up one failure.
+    fileprivate func take(_ target: String) -> Behaviour {
+        behaviours.withLock { all -> Behaviour in
+            let current = all[target] ?? Behaviour()
+            all[target]?.failures = max(0, current.failures - 1)
             return current
         }
+    }
+}
+
+/// What the pipeline calls instead of a server: records the call, fails or waits as told.
+struct CountingReload: ReloadTarget {
+    let runner: CountingRunner
+    let target: TargetConfiguration
+    let action: TargetPipeline.Action
+    let configuration: Configuration
+
+    var summary: String { "counting fake for \(target.name)" }
+
+    func reload(context: ReloadContext) async throws(ReloadError) -> String {
+        let source = LineageSource.certbot(liveDirectory: configuration.certbotDirectory + "/live/" + target.lineages[0])
+        runner.calls.post(RunnerCall(target: target.name, action: action, snapshot: LineageSnapshot.inspect(source), at: .now))
+        let behaviour = runner.take(target.name)
         if behaviour.delay > .zero { try? await Task.sleep(for: behaviour.delay) }
-        defer { finished.post(target.name) }
-        if behaviour.failures > 0 || !snapshot.consistent {
-            return TargetOutcome(
-                target: target.name, status: .failed, lines: [],
-                problems: [Problem(.error, .reloadFailed, message: "fake reload failed")])
-        }
-        var state = TargetState(target: target.name)
-        state.deployedSHA256 = snapshot.sha256
-        state.verifiedSHA256 = snapshot.sha256
-        try? StateStore(directory: configuration.stateDirectory).save(state)
-        return TargetOutcome(target: target.name, status: .deployed, lines: [], problems: [])
+        defer { runner.finished.post(target.name) }
+        if behaviour.failures > 0 { throw ReloadError(.reloadFailed, "fake reload failed") }
+        return "counted"
     }
 }
 
@@ -186,6 +200,15 @@ final class WatchFixture: @unchecked Sendable {
     }
 
     func remove() { FileTree.remove(root) }
+
+    /// Writes `certreload.toml` in the fixture: this certbot and state directory, then `body`
+    /// (settings and targets). Returns its path.
+    func writeConfig(_ body: String) throws -> String {
+        let path = root + "/certreload.toml"
+        try CertbotLayoutWriter.write(
+            path, "certbot-dir = \"\(certbotDirectory)\"\nstate-dir = \"\(state)\"\n" + body, mode: 0o644)
+        return path
+    }
 }
 
 /// A running decision loop fed by a test's events.

@@ -1,3 +1,4 @@
+public import CertReload
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)

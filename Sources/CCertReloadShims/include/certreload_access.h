@@ -1,16 +1,11 @@
-#ifndef CCERTRELOAD_SHIMS_H
-#define CCERTRELOAD_SHIMS_H
+#ifndef CERTRELOAD_ACCESS_H
+#define CERTRELOAD_ACCESS_H
 
 #include <stddef.h>
 #include <sys/types.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
-#include <sys/xattr.h>
+#include <sys/xattr.h> /* getxattr, for POSIX ACLs (Swift's Glibc does not export it) */
 
-/* Each concern keeps its shims in its own header and C file. */
-#include "certreload_curl.h"
-#include "certreload_systemd.h"
-#include "certreload_tls.h"
+/* The access probe (Sources/CertReload/Access): code that runs between fork and _exit. */
 
 /// What the access probe tries for one path.
 enum {
@@ -31,23 +26,8 @@ int certreload_access_probe(uid_t uid, gid_t gid, const gid_t *groups, size_t ng
                             const char *const *paths, const unsigned char *kinds,
                             size_t count, int timeout_ms, size_t *completed, int *results);
 
-/// A PEM password callback that refuses, so an encrypted key fails instead of prompting.
-int certreload_pem_no_password(char *buf, int size, int rwflag, void *userdata);
-
-/// subjectAltName entries of a certificate (NULL when it has none). Free with
-/// certreload_general_names_free.
-GENERAL_NAMES *certreload_x509_get_sans(const X509 *cert);
-int certreload_general_names_count(const GENERAL_NAMES *names);
-/// Entry `index`: its GEN_* type and, for DNS/IP/email, its bytes. Returns 0 on success.
-int certreload_general_name_at(const GENERAL_NAMES *names, int index, int *type,
-                               const unsigned char **data, int *length);
-void certreload_general_names_free(GENERAL_NAMES *names);
-
-/// STACK_OF(X509) accessors (macros in OpenSSL).
-int certreload_x509_stack_count(const STACK_OF(X509) *stack);
-X509 *certreload_x509_stack_at(const STACK_OF(X509) *stack, int index);
-
-/// XN_FLAG_RFC2253 (a macro built from other macros).
-unsigned long certreload_xn_flag_rfc2253(void);
+/// pipe2(fds, O_CLOEXEC) (pipe2 needs _GNU_SOURCE, which Swift's Glibc does not set).
+/// Returns 0, or -errno. Used by the probe and by reload commands.
+int certreload_pipe_cloexec(int fds[2]);
 
 #endif

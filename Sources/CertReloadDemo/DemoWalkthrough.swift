@@ -1,3 +1,4 @@
+public import CertReload
 public import Logging
 
 #if canImport(Glibc)
@@ -44,16 +45,16 @@ public struct DemoWalkthrough: Sendable {
         web.lineages = [lineage]
         web.user = demo.serviceUser.name
         web.hostnames = [lineage, "www.\(lineage)"]
-        web.verify = ["tls://\(lineage):\(server.port)"]
+        web.verify = [try VerifyEndpoint(parsing: "tls://\(lineage):\(server.port)")]
         web.connect = "127.0.0.1"
         web.verifyTimeout = 1.5
         var mail = web
         mail.name = "mail"
-        mail.verify = ["smtp://mail.\(lineage):\(smtp.port)"]
+        mail.verify = [try VerifyEndpoint(parsing: "smtp://mail.\(lineage):\(smtp.port)")]
 
         // What was deployed before the renewal: version 1, which the server serves now.
         let pipeline = TargetPipeline(configuration: configuration, target: web, logger: logger)
-        let before = try pipeline.check()
+        let before = try await pipeline.check()
         guard let deployed = before.lineages.first?.certificate?.sha256 else {
             throw UsageError("the demo lineage has no certificate")
         }

@@ -1,0 +1,3 @@
+import Dispatch
+DispatchQueue.global().asyncAfter(deadline: .now() + 3600) { print("x") }
+dispatchMain()
