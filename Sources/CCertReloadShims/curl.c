@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include "certreload_curl.h"
 
 #include <pthread.h>
@@ -75,9 +76,21 @@ static size_t buffer_append(char *data, size_t size, size_t count, void *userdat
     return total;
 }
 
+/* libcurl opens its sockets without close-on-exec: a reload command spawned while a
+ * transfer runs (another target, in watch mode) would inherit the connection and keep it
+ * open for as long as it lives. */
+static int socket_cloexec(void *userdata, curl_socket_t fd, curlsocktype purpose) {
+    (void)userdata;
+    (void)purpose;
+    int flags = fcntl(fd, F_GETFD);
+    if (flags >= 0) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+    return CURL_SOCKOPT_OK;
+}
+
 CURLcode certreload_curl_capture(CURL *handle, certreload_curl_buffer *body,
                                  certreload_curl_buffer *headers) {
     CURLcode rc;
+    if ((rc = curl_easy_setopt(handle, CURLOPT_SOCKOPTFUNCTION, socket_cloexec)) != CURLE_OK) return rc;
     if ((rc = curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, buffer_append)) != CURLE_OK) return rc;
     if ((rc = curl_easy_setopt(handle, CURLOPT_WRITEDATA, body)) != CURLE_OK) return rc;
     if ((rc = curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, buffer_append)) != CURLE_OK) return rc;

@@ -10,8 +10,11 @@ public struct AccessStep: Hashable, Sendable {
     public enum Kind: UInt8, Sendable {
         /// Search permission on a directory.
         case traverse = 0
-        /// Opening the real file for reading.
+        /// Opening the real file for reading (after checking it is a regular file).
         case read = 1
+        /// Blocks for ever, like an open on a hung network mount. Tests only: it is how the
+        /// probe's deadline is shown to work without a hung NFS server.
+        case stall = 2
     }
 
     public var path: String
@@ -43,16 +46,31 @@ public func accessSteps(for file: ResolvedFile) -> [AccessStep] {
 }
 
 /// Decides, for a batch of steps, which ones the service user passes.
+///
+/// A result is 0 (allowed), an errno, `-(S_IFMT bits)` for a file that is not a regular file
+/// (`AccessOracle.notRegular(_:)`), or `AccessOracle.timedOut` for a step the probe child
+/// did not finish within `probeTimeout` (and the steps below the same path).
 public struct AccessOracle: Sendable {
     public let account: Account
     public let method: AccessMethod
+    /// How long the forked probe may take for one batch before it is killed.
+    public var probeTimeout: Double
+
+    /// The result for a step the probe did not finish in time (a hung mount).
+    public static let timedOut = Int32.min
+
+    /// The file type bits of a result that says "not a regular file", nil for any other result.
+    public static func notRegular(_ result: Int32) -> UInt32? {
+        result < 0 && result != timedOut ? UInt32(-result) : nil
+    }
 
     /// Tries when certreload runs as root or as the account itself; evaluates otherwise.
     /// `method` forces one way (tests compare both on the same files).
-    public init(account: Account, method: AccessMethod? = nil) {
+    public init(account: Account, method: AccessMethod? = nil, probeTimeout: Double = 10) {
         self.account = account
         let me = geteuid()
         self.method = method ?? ((me == 0 || me == account.uid) ? .tried : .evaluated)
+        self.probeTimeout = probeTimeout
     }
 
     /// One errno per step (0 = allowed).
@@ -61,6 +79,11 @@ public struct AccessOracle: Sendable {
         switch method {
         case .evaluated:
             return steps.map { step in
+                if step.kind != .traverse {
+                    var info = stat()
+                    guard stat(step.path, &info) == 0 else { return errno }
+                    if (info.st_mode & S_IFMT) != S_IFREG { return -Int32(bitPattern: info.st_mode & S_IFMT) }
+                }
                 guard let permissions = FilePermissions.of(step.path) else { return errno }
                 let want: UInt16 = step.kind == .traverse ? 1 : 4
                 return PermissionModel.evaluate(want, for: account, on: permissions) == .denied ? EACCES : 0
@@ -76,7 +99,10 @@ public struct AccessOracle: Sendable {
         switch step.kind {
         case .traverse:
             return access(step.path, X_OK) == 0 ? 0 : errno
-        case .read:
+        case .read, .stall:
+            var info = stat()
+            guard stat(step.path, &info) == 0 else { return errno }
+            if (info.st_mode & S_IFMT) != S_IFREG { return -Int32(bitPattern: info.st_mode & S_IFMT) }
             let fd = open(step.path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
             if fd < 0 { return errno }
             close(fd)
@@ -84,23 +110,54 @@ public struct AccessOracle: Sendable {
         }
     }
 
+    /// Runs the steps in a forked child as the account. A child that hangs is killed after
+    /// `probeTimeout`: the step it hung on, and every later step under the same path, get
+    /// `timedOut`; the remaining steps are tried in a new child.
     private func probeInChild(_ steps: [AccessStep]) throws(SystemError) -> [Int32] {
+        var results = [Int32](repeating: 0, count: steps.count)
+        var pending = Array(steps.indices)
+        while !pending.isEmpty {
+            let batch = pending.map { steps[$0] }
+            let (rc, completed, codes) = probeOnce(batch)
+            if rc == 0 {
+                for (index, code) in zip(pending, codes) { results[index] = code }
+                break
+            }
+            guard rc == -ETIMEDOUT, completed < batch.count else {
+                throw SystemError("access probe as \(account.name)", code: -rc)
+            }
+            for (index, code) in zip(pending, codes.prefix(completed)) { results[index] = code }
+            let hung = batch[completed].path
+            var rest: [Int] = []
+            for index in pending.dropFirst(completed) {
+                let path = steps[index].path
+                if path == hung || path.hasPrefix(hung.hasSuffix("/") ? hung : hung + "/") {
+                    results[index] = AccessOracle.timedOut
+                } else {
+                    rest.append(index)
+                }
+            }
+            pending = rest
+        }
+        return results
+    }
+
+    private func probeOnce(_ steps: [AccessStep]) -> (rc: Int32, completed: Int, results: [Int32]) {
         // Everything the child needs is allocated before fork: C strings, kinds, results.
         let cStrings = steps.map { strdup($0.path) }
         defer { cStrings.forEach { free($0) } }
         let pointers: [UnsafePointer<CChar>?] = cStrings.map { UnsafePointer($0) }
         let kinds = steps.map(\.kind.rawValue)
         var results = [Int32](repeating: 0, count: steps.count)
+        var completed = 0
         let groups = account.groups
+        let milliseconds = Int32(clamping: Int64((probeTimeout * 1000).rounded(.up)))
         let rc = pointers.withUnsafeBufferPointer { paths in
             certreload_access_probe(
                 account.uid, account.gid, groups, groups.count, paths.baseAddress, kinds, steps.count,
-                &results)
+                max(1, milliseconds), &completed, &results)
         }
-        if rc != 0 {
-            throw SystemError("access probe as \(account.name)", code: -rc)
-        }
-        return results
+        return (rc, completed, results)
     }
 }
 
@@ -145,9 +202,21 @@ public struct AccessAnalysis: Sendable {
     }
 
     private func describe(_ step: AccessStep, errno code: Int32, files: [ResolvedFile]) -> Problem {
+        let opened = files.map { Paths.base(of: $0.path) }.joined(separator: ", ")
+        if code == AccessOracle.timedOut {
+            return Problem(
+                .error, .accessProbeTimeout, path: step.path, user: account.name,
+                message: "trying \(step.path) as \(account.name) did not finish in time (the probe was killed): the file system under it does not answer, e.g. a hung network mount; this blocks \(opened)",
+                fix: "check the mount holding \(step.path) (`findmnt -T \(step.path)`, `stat \(step.path)`), then run certreload again")
+        }
+        if let type = AccessOracle.notRegular(code) {
+            return Problem(
+                .error, .notRegularFile, path: step.path, user: account.name,
+                message: "\(step.path) is a \(SafeFile.fileKind(mode_t(type))), not a regular file (found when \(how)); the server cannot use it as \(opened)",
+                fix: "replace \(step.path) with the PEM file certbot wrote")
+        }
         let permissions = FilePermissions.of(step.path)
         let detail = permissions.map { " (\($0.summary))" } ?? ""
-        let opened = files.map { Paths.base(of: $0.path) }.joined(separator: ", ")
         let cause = code == EACCES || code == EPERM ? "" : ": \(errnoDescription(code))"
         switch step.kind {
         case .traverse:
@@ -158,7 +227,7 @@ public struct AccessAnalysis: Sendable {
             return Problem(
                 .error, .notTraversable, path: step.path, user: account.name, message: message,
                 fix: traverseFix(step.path, permissions))
-        case .read:
+        case .read, .stall:
             let via = files.first.map { $0.path == step.path ? "" : " (the server opens it as \($0.path))" } ?? ""
             return Problem(
                 .error, .unreadable, path: step.path, user: account.name,

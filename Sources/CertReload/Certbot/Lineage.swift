@@ -98,6 +98,12 @@ public struct CertbotDirectory: Sendable {
 
     /// A lineage by name or by the path of its `live/NAME` directory.
     public func lineage(_ nameOrPath: String) throws(UsageError) -> LineageSource {
+        let base = Paths.base(of: nameOrPath)
+        if base == "." || base == ".." || nameOrPath.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
+            throw UsageError(
+                "'\(ConfigError.escapingControls(nameOrPath))' is not a lineage: give its name as `certbot certificates` shows it, or its live/NAME directory",
+                fix: "certreload check --certbot-dir \(path)   # lists every lineage")
+        }
         let candidate =
             nameOrPath.contains("/") ? Paths.absolute(nameOrPath) : Paths.join(liveDirectory, nameOrPath)
         var info = stat()

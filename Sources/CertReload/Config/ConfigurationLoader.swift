@@ -45,8 +45,27 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
         var place = location.file
         if location.line > 0 { place += ":\(location.line)" }
         if let column { place += ":\(column)" }
-        if location.key.isEmpty { return "\(place): \(message)" }
-        return "\(place): \(location.key): \(message)"
+        // A value quoted from the file may hold control characters: shown escaped, so the
+        // error stays one line and cannot forge another log line.
+        let shown = ConfigError.escapingControls(message)
+        if location.key.isEmpty { return "\(place): \(shown)" }
+        return "\(place): \(ConfigError.escapingControls(location.key)): \(shown)"
+    }
+
+    static func escapingControls(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) else { return text }
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7f:
+                out += "\\x" + (scalar.value < 16 ? "0" : "") + String(scalar.value, radix: 16)
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 }
 
@@ -370,7 +389,9 @@ struct ConfigurationDecoder {
             guard !lineages.isEmpty else {
                 throw section.bad("lineages", "lists no lineage", fix: "lineages = [\"example.com\"]")
             }
-            for lineage in lineages where lineage.text.contains("/") || lineage.text == "." || lineage.text == ".." {
+            for lineage in lineages
+            where lineage.text.contains("/") || lineage.text == "." || lineage.text == ".."
+                || lineage.text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7f }) {
                 throw section.bad(
                     "lineages", "'\(lineage.text)' is not a lineage name (the name of a directory under live/)",
                     line: lineage.line, fix: "write the name only, as `certbot certificates` shows it, for example \"example.com\"")

@@ -136,6 +136,10 @@ public struct TOMLParser {
     private var position = 0
     private var line = 1
     private var column = 1
+    /// Arrays and inline tables open right now; past `maximumNesting` the parser stops, so a
+    /// hostile file cannot exhaust the stack with recursion.
+    private var nesting = 0
+    static let maximumNesting = 64
 
     /// Parses a document; `file` names it in error messages.
     public static func parse(_ bytes: [UInt8], file: String) throws(TOMLError) -> TOMLTable {
@@ -355,9 +359,15 @@ public struct TOMLParser {
         case UInt8(ascii: "'")?:
             if lookingAt("'''") { return made(.string(try parseMultilineString(quote: UInt8(ascii: "'"), escapes: false))) }
             return made(.string(try parseLiteralString()))
-        case UInt8(ascii: "[")?:
-            return made(.array(try parseArray()))
-        case UInt8(ascii: "{")?:
+        case UInt8(ascii: "[")?, UInt8(ascii: "{")?:
+            guard nesting < TOMLParser.maximumNesting else {
+                throw TOMLError(
+                    file: file, line: line, column: column,
+                    message: "arrays and inline tables nest deeper than \(TOMLParser.maximumNesting) levels; a certreload configuration needs two")
+            }
+            nesting += 1
+            defer { nesting -= 1 }
+            if peek() == UInt8(ascii: "[") { return made(.array(try parseArray())) }
             return made(.table(try parseInlineTable()))
         case UInt8(ascii: "t")?, UInt8(ascii: "f")?:
             if lookingAt("true") && !isWordByte(at: position + 4) {

@@ -51,6 +51,33 @@ public struct StateStore: Sendable {
         return state
     }
 
+    /// The problem to report when `save` failed: `state-unwritable`, with the cause the
+    /// kernel gave and a fix for that cause (the server was reloaded all the same).
+    public func unwritable(_ error: SystemError, target: String) -> Problem {
+        let file = path(for: target)
+        var info = stat()
+        let exists = stat(directory, &info) == 0
+        let fix: String
+        switch error.code {
+        case _ where exists && (info.st_mode & S_IFMT) != S_IFDIR:
+            fix = "\(directory) is a \(SafeFile.fileKind(info.st_mode)), not a directory: move it away, then `install -d -m 0750 \(directory)` (or set state-dir in the configuration)"
+        case ENOENT, ENOTDIR:
+            fix = "create the state directory: install -d -m 0750 \(directory)   # or set state-dir in the configuration"
+        case EROFS:
+            fix = "\(directory) is on a read-only file system: set state-dir to a writable directory (with systemd: StateDirectory=certreload, or ReadWritePaths=\(directory))"
+        case ENOSPC, EDQUOT:
+            fix = "free space on the file system holding \(directory) (`df \(directory)`)"
+        case EACCES, EPERM:
+            fix = "let certreload's user (\(Account.current().name)) write \(directory): chown \(Account.current().name) \(directory) && chmod u+rwx \(directory)"
+        default:
+            fix = "check \(directory) (`ls -ld \(directory)`, `df \(directory)`)"
+        }
+        return Problem(
+            .warning, .stateUnwritable, path: directory, user: Account.current().name,
+            message: "could not record the deployed certificate in \(file): \(error). The server was reloaded, but the record still names the previous certificate: the next run (or the next event in watch mode) reloads again, after first probing the verify URLs when there are any",
+            fix: fix)
+    }
+
     /// Writes the state atomically; creates the directory (0750) if needed.
     public func save(_ state: TargetState) throws(SystemError) {
         if mkdir(directory, 0o750) != 0 && errno != EEXIST { throw SystemError("mkdir", path: directory) }
@@ -61,6 +88,7 @@ public struct StateStore: Sendable {
         if let value = state.verifiedAt { text += "verified-at = \(value)\n" }
         let final = path(for: state.target)
         let temporary = final + ".tmp.\(getpid())"
+        removeStaleTemporaries(of: final)
         let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0o640)
         guard fd >= 0 else { throw SystemError("open", path: temporary) }
         do {
@@ -86,6 +114,21 @@ public struct StateStore: Sendable {
         if directoryFD >= 0 {
             fsync(directoryFD)
             close(directoryFD)
+        }
+    }
+}
+
+extension StateStore {
+    /// Removes `<target>.state.tmp.<pid>` files left by a certreload that was killed between
+    /// creating and renaming its temporary file, when that pid no longer runs.
+    func removeStaleTemporaries(of final: String) {
+        let prefix = Paths.base(of: final) + ".tmp."
+        guard let stream = opendir(directory) else { return }
+        defer { closedir(stream) }
+        while let entry = readdir(stream) {
+            let name = direntName(entry)
+            guard name.hasPrefix(prefix), let pid = pid_t(name.dropFirst(prefix.count)), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink(Paths.join(directory, name)) }
         }
     }
 }

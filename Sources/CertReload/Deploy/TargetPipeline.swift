@@ -176,10 +176,7 @@ public struct TargetPipeline: Sendable {
             do {
                 try store.save(state)
             } catch {
-                outcome.problems.append(Problem(
-                    .warning, .unreadable, path: store.directory,
-                    message: "could not record the deployed certificate in \(store.path(for: state.target)): \(error)",
-                    fix: "create the state directory: install -d -m 0750 \(store.directory)   # or set state-dir in the configuration"))
+                outcome.problems.append(store.unwritable(error, target: state.target))
             }
         }
     }

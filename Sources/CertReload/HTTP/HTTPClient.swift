@@ -232,9 +232,15 @@ struct Redactor: Sendable {
 
     /// The server's words, on one line, at most `limit` characters, without secrets.
     func excerpt(_ text: String, limit: Int = 300) -> String {
+        // Only the head of a long answer is looked at (a 50 MB body must not cost seconds);
+        // the tail of that head is dropped after scrubbing, so no part of a secret cut at
+        // the boundary survives.
+        let longest = secrets.map(\.count).max() ?? 0
+        let head = text.prefix(limit * 8 + 2 * longest)
+        let source = head.endIndex == text.endIndex ? scrub(text) : String(scrub(String(head)).dropLast(longest))
         var line = ""
         var lastWasSpace = false
-        for character in scrub(text) {
+        for character in source {
             let isSpace = character.isWhitespace || character.isNewline
             if isSpace {
                 if !lastWasSpace && !line.isEmpty { line.append(" ") }

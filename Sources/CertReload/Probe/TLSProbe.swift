@@ -239,9 +239,15 @@ final class TLSClientConnection {
 
     init(context: TLSClientContext, serverName: String?) throws(TLSFailure) {
         guard let ssl = SSL_new(context.pointer) else { throw TLSFailure(message: "SSL_new: \(drainOpenSSLErrors())") }
-        guard let input = BIO_new(BIO_s_mem()), let output = BIO_new(BIO_s_mem()) else {
+        guard let input = BIO_new(BIO_s_mem()) else {
             let reason = drainOpenSSLErrors()
-            SSL_free(ssl)  // frees nothing else: the BIOs are not attached yet
+            SSL_free(ssl)  // frees nothing else: no BIO is attached yet
+            throw TLSFailure(message: "BIO_new: \(reason)")
+        }
+        guard let output = BIO_new(BIO_s_mem()) else {
+            let reason = drainOpenSSLErrors()
+            BIO_free(input)  // not attached to ssl yet: it is ours to free
+            SSL_free(ssl)
             throw TLSFailure(message: "BIO_new: \(reason)")
         }
         self.ssl = ssl

@@ -53,7 +53,9 @@ public struct CommandReloadTarget: BlockingReloadTarget {
             logger.info("(\(child.output.dropped) earlier bytes of output from \(program) not kept)")
         }
         for line in lines { logger.info("\(line)") }
-        let tail = lines.suffix(10)
+        // The last 10 lines, each cut to 300 characters: a command that prints one huge line
+        // must not make the error unreadable (the log keeps the whole bounded output).
+        let tail = lines.suffix(10).map { $0.count > 300 ? "…" + String($0.suffix(300)) : $0 }
         let tailText = tail.isEmpty ? "" : "; its last output:\n" + tail.map { "  " + $0 }.joined(separator: "\n")
 
         switch outcome {

@@ -43,10 +43,17 @@ public enum Secrets {
         }
     }
 
-    /// Refuses a secret file that users other than its owner and group can read.
+    /// Refuses a secret file that users other than its owner and group can read, or that is
+    /// not a regular file (a FIFO, a device, a directory).
     public static func checkPermissions(_ path: String) throws(ReloadError) {
         var info = stat()
         guard stat(path, &info) == 0 else { return }  // read() reports the missing file
+        if (info.st_mode & S_IFMT) != S_IFREG {
+            throw ReloadError(
+                .tokenFileInsecure,
+                "secret file \(path) is a \(SafeFile.fileKind(info.st_mode)), not a regular file; certreload reads secrets only from regular files",
+                fix: "write the secret into a regular file: install -m 0600 /dev/null \(path), then put the token in it")
+        }
         if info.st_mode & 0o004 != 0 {
             throw ReloadError(
                 .tokenFileInsecure,

@@ -61,6 +61,12 @@ public struct SignalReloadTarget: BlockingReloadTarget {
             }
             throw Self.killError(code, pid: pid, name: name, source: source)
         }
+        if let pidFile, let reused = Self.reusedPID(pid, pidFile: pidFile) {
+            throw ReloadError(
+                .reloadFailed,
+                "process \(pid) from pid file \(pidFile) is \(reused); it started after the pid file was written, so the server that wrote it is gone and its pid was reused. certreload did not signal it",
+                fix: "start the server, or point pidfile at the file it writes now: ls -l \(ShellQuoting.quote(pidFile))")
+        }
         guard kill(pid, number) == 0 else {
             throw Self.killError(errno, pid: pid, name: name, source: source)
         }
@@ -106,6 +112,40 @@ public struct SignalReloadTarget: BlockingReloadTarget {
                 code == EACCES ? .reloadUnauthorized : .reloadFailed, "\(call) \(path): \(errnoDescription(code))",
                 fix: code == EACCES ? "run certreload as root, or make \(path) readable by its user" : fix)
         }
+    }
+
+    /// "`comm` (started …)" when the process started more than 2 s after the pid file's last
+    /// change: a server writes its pid file after it starts, so a younger process holding
+    /// that pid is another program. nil when it looks right or cannot be told.
+    static func reusedPID(_ pid: pid_t, pidFile: String) -> String? {
+        var info = stat()
+        guard stat(pidFile, &info) == 0, let started = processStartTime(pid) else { return nil }
+        let written = Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9
+        guard started > written + 2 else { return nil }
+        let comm: String
+        if case .success(let bytes) = SafeFile.read("/proc/\(pid)/comm", limit: 64) {
+            comm = "'" + String(decoding: bytes.filter { $0 >= 0x20 && $0 < 0x7f }, as: UTF8.self) + "'"
+        } else {
+            comm = "another program"
+        }
+        return "\(comm), started \(Int(started - written)) s after the pid file was written"
+    }
+
+    /// When a process started, in seconds since the epoch (/proc/PID/stat field 22 and the
+    /// boot time in /proc/stat).
+    static func processStartTime(_ pid: pid_t) -> Double? {
+        guard case .success(let statBytes) = SafeFile.read("/proc/\(pid)/stat", limit: 4096),
+            case .success(let bootBytes) = SafeFile.read("/proc/stat", limit: 1 << 20),
+            let close = statBytes.lastIndex(of: UInt8(ascii: ")"))
+        else { return nil }
+        // Fields after "(comm)": state is field 3, starttime field 22.
+        let fields = statBytes[(close + 1)...].split(separator: UInt8(ascii: " "))
+        guard fields.count > 19, let ticks = Double(String(decoding: fields[19], as: UTF8.self)) else { return nil }
+        let boot = String(decoding: bootBytes, as: UTF8.self).split(separator: "\n")
+            .first { $0.hasPrefix("btime ") }.flatMap { Double($0.dropFirst(6).trimmingSpaces) }
+        guard let boot else { return nil }
+        let hertz = Double(sysconf(Int32(_SC_CLK_TCK)))
+        return boot + ticks / (hertz > 0 ? hertz : 100)
     }
 
     /// Decimal digits with optional surrounding whitespace; nil for anything else.

@@ -23,9 +23,7 @@ public enum FileTree {
             if let dir = opendir(path) {
                 var names: [String] = []
                 while let entry = readdir(dir) {
-                    let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                        String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-                    }
+                    let name = direntName(entry)
                     if name != "." && name != ".." { names.append(name) }
                 }
                 closedir(dir)
@@ -36,4 +34,12 @@ public enum FileTree {
             unlink(path)
         }
     }
+}
+
+/// The name in a `readdir` entry, read in place up to its NUL. Copying `d_name` as a value
+/// (`withUnsafeBytes(of: entry.pointee.d_name)`) reads all 256 bytes of the declared array,
+/// past the end of the kernel's shorter record: AddressSanitizer reports a heap overflow.
+public func direntName(_ entry: UnsafeMutablePointer<dirent>) -> String {
+    let offset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+    return String(cString: UnsafeRawPointer(entry).advanced(by: offset).assumingMemoryBound(to: CChar.self))
 }

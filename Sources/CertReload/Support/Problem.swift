@@ -62,6 +62,9 @@ public enum ProblemCode: String, Sendable, CaseIterable, Codable {
     case stalwartListenerTLSOff = "stalwart-listener-tls-off"
     case stalwartListenerTLSMode = "stalwart-listener-tls-mode"
     case stalwartRegistryUnreadable = "stalwart-registry-unreadable"
+    // Added by the reliability work (issue 11).
+    case accessProbeTimeout = "access-probe-timeout"
+    case stateUnwritable = "state-unwritable"
 }
 
 extension ProblemCode {

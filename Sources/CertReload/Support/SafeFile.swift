@@ -17,6 +17,9 @@ public enum SafeFile {
     /// certbot's files are a few KiB; anything past this is refused.
     public static let sizeLimit = 1 << 20
 
+    /// Linux's O_PATH (Glibc hides it behind _GNU_SOURCE, so Swift does not see it).
+    static let pathOnly: Int32 = 0o10000000
+
     /// Reads a whole regular file of at most `limit` bytes.
     ///
     /// The file is opened with O_NONBLOCK and checked with fstat before any read, so a FIFO or
@@ -25,6 +28,23 @@ public enum SafeFile {
     public static func read(
         _ path: String, limit: Int = sizeLimit, followLinks: Bool = true
     ) -> Result<[UInt8], SafeReadError> {
+        // The type first, through an O_PATH descriptor: opening a socket for reading fails
+        // with ENXIO, and opening a device can act on it.
+        let nameFlags = SafeFile.pathOnly | O_CLOEXEC | (followLinks ? 0 : O_NOFOLLOW)
+        let pathFD = open(path, nameFlags)
+        if pathFD < 0 {
+            let code = errno
+            if code == ENOENT { return .failure(.missing) }
+            return .failure(.failed(call: "open", errno: code))
+        }
+        var named = stat()
+        let statted = fstat(pathFD, &named)
+        let statErrno = errno
+        close(pathFD)
+        guard statted == 0 else { return .failure(.failed(call: "fstat", errno: statErrno)) }
+        guard (named.st_mode & S_IFMT) == S_IFREG else {
+            return .failure(.notRegularFile(kind: fileKind(named.st_mode)))
+        }
         var flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC
         if !followLinks { flags |= O_NOFOLLOW }
         let fd = open(path, flags)
@@ -36,6 +56,7 @@ public enum SafeFile {
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { return .failure(.failed(call: "fstat", errno: errno)) }
+        // Swapped between the two opens: judge what was opened.
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             return .failure(.notRegularFile(kind: fileKind(info.st_mode)))
         }

@@ -64,6 +64,13 @@ public struct LineageValidator: Sendable {
         var chain = parsed(.chain)
         let fullchain = parsed(.fullchain)
         var leafList = certFile
+        if isCertbot, let certificates = certFile, certificates.count > 1, let file = files[.cert] {
+            // certbot writes exactly one certificate to cert.pem; more means it was edited.
+            problems.append(Problem(
+                .error, .badPEM, path: file.realPath,
+                message: "\(file.realPath) (cert.pem) holds \(certificates.count) certificates; certbot writes only the server's own there (the chain goes to chain.pem)",
+                fix: "re-run certbot for this lineage (`certbot renew --force-renewal --cert-name NAME`), or restore \(file.realPath) to the leaf alone"))
+        }
         if !isCertbot, let certificates = certFile, certificates.count > 1, files[.chain] == nil {
             leafList = [certificates[0]]
             chain = Array(certificates.dropFirst())

@@ -118,8 +118,20 @@ public final class Certificate: @unchecked Sendable {
     public var sha256: String {
         var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
         var length: UInt32 = 0
-        X509_digest(pointer, EVP_sha256(), &digest, &length)
-        return hex(digest.prefix(Int(length)))
+        if X509_digest(pointer, EVP_sha256(), &digest, &length) == 1, length == 32 {
+            return hex(digest.prefix(Int(length)))
+        }
+        // X509_digest failed (allocation, or a certificate that does not re-encode). Digest
+        // the DER directly; if that fails too, a value no other certificate can match, so a
+        // comparison of two failures never reads as "the same certificate".
+        _ = drainOpenSSLErrors()
+        let bytes = der
+        length = 0
+        if !bytes.isEmpty, EVP_Digest(bytes, bytes.count, &digest, &length, EVP_sha256(), nil) == 1, length == 32 {
+            return hex(digest.prefix(Int(length)))
+        }
+        _ = drainOpenSSLErrors()
+        return "sha256-unavailable-\(UInt64.random(in: 0...UInt64.max))"
     }
 
     public var subject: String { Certificate.nameText(X509_get_subject_name(pointer)) }
