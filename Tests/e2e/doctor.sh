@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end test of `certreload doctor` and `certreload grant` against real certbot lineages
-# from a real pebble, real nginx on loopback, and a Stalwart STAND-IN (Stalwart cannot run
-# here: Tests/Support/stalwart_listener_standin.py, running as its own account `stalwart`).
+# from a real pebble, real nginx, Postfix and Dovecot on loopback, and a Stalwart STAND-IN
+# (Stalwart cannot run here: Tests/Support/stalwart_listener_standin.py, running as its own
+# account `stalwart`).
 # Runs as root; bounded in time; cleans up on every exit.
 #
 #   sudo Tests/e2e/doctor.sh            # CERTRELOAD=path/to/binary to test another build
@@ -256,5 +257,115 @@ standin_start true
 nginx_reload
 cr_run d3 doctor "$HOST" --connect 127.0.0.1 "${HPORTS[@]}" --certbot-dir "$C" --ca-file "$ROOT_CA" --format json
 assert_eq "doctor after renewals (servers restarted/reloaded): healthy" "0 true" "$CR_RC $(json_eval "$CR_OUT" "d['healthy']")"
+
+# --- 4. real Postfix and Dovecot on the lineage: who serves, stale after a renewal, reloaded ------
+e2e_section "4. Postfix and Dovecot serving $LIN: doctor names them; stale after a renewal; healthy after their reload"
+mail_skip_reasons
+MPORTS=()
+if [[ -z $SKIP_POSTFIX ]]; then
+    postfix_start "$C/live/$LIN" "$HOST"
+    MPORTS+=(--port "smtp=$POSTFIX_PORT")
+else
+    e2e_skip "doctor with Postfix (smtp)" "$SKIP_POSTFIX"
+fi
+if [[ -z $SKIP_DOVECOT ]]; then
+    dovecot_start "$C/live/$LIN"
+    MPORTS+=(--port "imap=$DOVECOT_IMAP_PORT" --port "imaps=$DOVECOT_IMAPS_PORT")
+else
+    e2e_skip "doctor with Dovecot (imap, imaps)" "$SKIP_DOVECOT"
+fi
+# lineage_version: the number of the archive version live/$LIN/cert.pem points at.
+lineage_version() {
+    local file
+    file=$(real_of "$C/live/$LIN/cert.pem")
+    file=${file##*/cert}
+    echo "${file%.pem}"
+}
+# mail_ports_serve SHA: every mail port presents that leaf to openssl s_client (SNI = $HOST).
+mail_ports_serve() {
+    if [[ -z $SKIP_POSTFIX ]]; then serves "$POSTFIX_PORT" "$HOST" "$1" smtp || return 1; fi
+    if [[ -z $SKIP_DOVECOT ]]; then
+        serves "$DOVECOT_IMAP_PORT" "$HOST" "$1" imap || return 1
+        serves "$DOVECOT_IMAPS_PORT" "$HOST" "$1" || return 1
+    fi
+}
+# mail_doctor TAG: doctor on the mail ports, text shown in the log, JSON in $J.
+mail_doctor() {
+    local margs=("$HOST" --connect 127.0.0.1 "${MPORTS[@]}" --certbot-dir "$C" --ca-file "$ROOT_CA")
+    cr_show "$1.text" doctor "${margs[@]}"
+    MTEXT=$CR_OUT
+    MTEXT_RC=$CR_RC
+    cr_run "$1" doctor "${margs[@]}" --format json
+    J=$CR_OUT
+}
+# mail_rows: "PORT MASTER_PID PROCESS TRANSPORT" for each mail port doctor probed.
+mail_rows() {
+    if [[ -z $SKIP_POSTFIX ]]; then echo "$POSTFIX_PORT $POSTFIX_MASTER master STARTTLS"; fi
+    if [[ -z $SKIP_DOVECOT ]]; then
+        echo "$DOVECOT_IMAP_PORT $DOVECOT_MASTER dovecot STARTTLS"
+        echo "$DOVECOT_IMAPS_PORT $DOVECOT_MASTER dovecot implicit_TLS"
+    fi
+}
+if ((${#MPORTS[@]} > 0)); then
+    VN=$(lineage_version)
+    SHA_N=$(cert_sha256 "$C/live/$LIN/cert.pem")
+    e2e_wait_until 20 "the mail servers to serve version $VN of $LIN" mail_ports_serve "$SHA_N" || true
+    mail_doctor m1
+    assert_eq "doctor, Postfix and Dovecot fresh: exit 0 (text and JSON), healthy" "0 0 true" "$MTEXT_RC $CR_RC $(json_eval "$J" "d['healthy']")"
+    while read -r port master process transport; do
+        transport=${transport/_/ }
+        assert_eq "port $port: open, $transport$([[ $transport == STARTTLS ]] && echo ', STARTTLS offered')" \
+            "open $transport $([[ $transport == STARTTLS ]] && echo true || echo null)" \
+            "$(R "$port" "['state'], r['transport'], r['starttls_offered']")"
+        assert_eq "port $port: the leaf with SNI $HOST is version $VN of $LIN, the current one on disk" \
+            "$SHA_N current $LIN $VN true" \
+            "$(R "$port" "['sni']['sha256'], r['sni']['disk']['match'], r['sni']['disk']['lineage'], r['sni']['disk']['version'], r['sni']['covers_host']")"
+        assert_eq "port $port: served by $process (master pid $master among the socket's holders) as root" \
+            "$process root True" \
+            "$(R "$port" "['owner']['process'], r['owner']['user'], str($master in r['owner']['pids'])")"
+        assert_contains "doctor text, port $port: the owner column names $process as root" \
+            "$process (pid $(R "$port" "['owner']['pid']")) as root" "$MTEXT"
+    done < <(mail_rows)
+    assert_eq "doctor, mail fresh: no problem" "" "$(json_eval "$J" "[p['code'] for p in d['problems'] if p['severity']=='error']")"
+
+    # A real renewal, the servers not reloaded: each port serves version N, N+1 is on disk.
+    certbot_renew "$LIN" || e2e_die "certbot renew failed"
+    VN1=$(lineage_version)
+    SHA_N1=$(cert_sha256 "$C/live/$LIN/cert.pem")
+    assert_eq "certbot renew --force-renewal: version $((VN + 1)) of $LIN on disk, a new leaf" "$((VN + 1)) yes" "$VN1 $([[ $SHA_N1 != "$SHA_N" ]] && echo yes || echo no)"
+    mail_doctor m2
+    assert_eq "doctor, mail servers not reloaded: exit 1 (text and JSON)" "1 1" "$MTEXT_RC $CR_RC"
+    while read -r port master process transport; do
+        url=$(R "$port" "['url']")
+        assert_eq "port $port: still serves version $VN; version $VN1 is current on disk" "older $VN $VN1" \
+            "$(R "$port" "['sni']['disk']['match'], r['sni']['disk']['version'], r['sni']['disk']['current_version']")"
+        msg=$(json_eval "$J" "next((p['message'] for p in d['problems'] if p['code']=='verify-stale' and p['path']=='$url'), 'no verify-stale for $url')")
+        case $msg in
+            *"serves version $VN of $LIN; version $VN1 is on disk since "*": the server was not reloaded") e2e_pass "verify-stale for $url: serves version $VN … version $VN1 is on disk … not reloaded" ;;
+            *) e2e_fail "verify-stale for $url: serves version $VN … version $VN1 is on disk … not reloaded" "serves version $VN of $LIN; version $VN1 is on disk since …: the server was not reloaded" "$msg" ;;
+        esac
+        assert_contains "doctor text: [verify-stale] $url" "$url ($process" "$MTEXT"
+        want=$([[ $process == master ]] && echo "postfix reload" || echo "doveadm reload")
+        fix=$(json_eval "$J" "next((p['fix'] for p in d['problems'] if p['code']=='verify-stale' and p['path']=='$url'), '')")
+        if [[ $fix == "$want, then check: "* ]]; then e2e_pass "verify-stale fix for $url: $want, then check"; else e2e_fail "verify-stale fix for $url" "$want, then check: …" "$fix"; fi
+    done < <(mail_rows)
+    assert_contains "doctor text: names verify-stale" "[verify-stale]" "$MTEXT"
+
+    # Their reload, as the fix says: healthy again.
+    if [[ -z $SKIP_POSTFIX ]]; then
+        postfix_reload || e2e_fail "postfix -c DIR reload" "exit 0" "$(tail -n 5 "$E2E_OUT/postfix-reload.out")"
+    fi
+    if [[ -z $SKIP_DOVECOT ]]; then
+        doveadm -c "$DOVECOT_CONF" reload >"$E2E_OUT/doveadm-reload.out" 2>&1 ||
+            e2e_fail "doveadm -c CONF reload" "exit 0" "$(tail -n 5 "$E2E_OUT/doveadm-reload.out")"
+    fi
+    e2e_wait_until 30 "the mail servers to serve version $VN1 of $LIN" mail_ports_serve "$SHA_N1" || true
+    mail_doctor m3
+    assert_eq "doctor after postfix reload / doveadm reload: exit 0 (text and JSON), healthy" "0 0 true" "$MTEXT_RC $CR_RC $(json_eval "$J" "d['healthy']")"
+    while read -r port master process transport; do
+        assert_eq "port $port ($process): serves version $VN1, the current one" "current $VN1" "$(R "$port" "['sni']['disk']['match'], r['sni']['disk']['version']")"
+    done < <(mail_rows)
+    assert_not_contains "doctor text after the reload: no verify-stale" "[verify-stale]" "$MTEXT"
+fi
 
 e2e_finish doctor

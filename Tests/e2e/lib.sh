@@ -589,3 +589,174 @@ nginx_settled_serves() {
     [[ $(pgrep -P "$NGINX_MASTER" | wc -l) -eq 1 ]] || return 1
     for i in 1 2 3; do serves "$NGINX_PORT" "$1" "$2" || return 1; done
 }
+
+# --- mail servers on loopback: Postfix and Dovecot -------------------------------------------
+
+# e2e_new_port: a free loopback port not handed out before in this run (E2E_PORTS).
+E2E_PORTS=" "
+e2e_new_port() {
+    local port
+    port=$(e2e_free_port)
+    while [[ $E2E_PORTS == *" $port "* ]]; do port=$(e2e_free_port); done
+    E2E_PORTS+="$port "
+    echo "$port"
+}
+
+# mail_skip_reasons: sets SKIP_POSTFIX and SKIP_DOVECOT to why each cannot run here (empty
+# when it can): the packages or their accounts are missing.
+# shellcheck disable=SC2034 # read by the scripts that source this file
+mail_skip_reasons() {
+    SKIP_POSTFIX=
+    SKIP_DOVECOT=
+    if ! command -v postfix >/dev/null || [[ ! -x /usr/lib/postfix/sbin/master ]]; then
+        SKIP_POSTFIX="postfix is not installed (scripts/install-deps --test installs it)"
+    elif ! id postfix >/dev/null 2>&1 || ! getent group postdrop >/dev/null; then
+        SKIP_POSTFIX="the postfix user or the postdrop group is missing (a broken postfix package)"
+    fi
+    if ! command -v dovecot >/dev/null || [[ ! -x /usr/lib/dovecot/imap-login ]]; then
+        SKIP_DOVECOT="dovecot-imapd is not installed (scripts/install-deps --test installs it)"
+    elif ! id dovecot >/dev/null 2>&1 || ! id dovenull >/dev/null 2>&1; then
+        SKIP_DOVECOT="the dovecot or dovenull user is missing (a broken dovecot package)"
+    fi
+}
+
+# smtp_starttls PORT: prints yes when the server's EHLO answer offers STARTTLS, no otherwise.
+smtp_starttls() {
+    python3 - "$1" <<'PY' 2>/dev/null || echo "no answer"
+import smtplib, sys
+s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), local_hostname="client.example.test", timeout=5)
+s.ehlo()
+print("yes" if s.has_extn("starttls") else "no")
+s.quit()
+PY
+}
+smtp_offers() { [[ $(smtp_starttls "$1") == "$2" ]]; }
+
+# postfix_start LIVE [MYHOSTNAME]: a Postfix instance of its own (config dir, queue, data dir,
+# maillog under $E2E_TMP/postfix), smtpd with STARTTLS on a free loopback port serving
+# LIVE/privkey.pem + LIVE/fullchain.pem; waits (bounded) until it offers STARTTLS; stopped at
+# exit. Sets POSTFIX_DIR, POSTFIX_CONF (for `postfix -c`), POSTFIX_PORT, POSTFIX_PIDFILE,
+# POSTFIX_MASTER. Call mail_skip_reasons first: it needs SKIP_POSTFIX empty.
+postfix_start() {
+    local live=$1 host=${2:-mail.example.test}
+    POSTFIX_DIR=$E2E_TMP/postfix
+    POSTFIX_CONF=$POSTFIX_DIR/etc
+    POSTFIX_PORT=$(e2e_new_port)
+    POSTFIX_PIDFILE=$POSTFIX_DIR/spool/pid/master.pid
+    local pd=$POSTFIX_DIR
+    mkdir -p "$POSTFIX_CONF" "$pd/spool" "$pd/data"
+    chown postfix "$pd/data" # master.lock and the TLS caches live there, written as postfix
+    cat >"$POSTFIX_CONF/main.cf" <<EOF
+# certreload e2e: a Postfix instance of its own, listening on loopback only.
+compatibility_level = 3.6
+queue_directory = $pd/spool
+data_directory = $pd/data
+command_directory = /usr/sbin
+daemon_directory = /usr/lib/postfix/sbin
+shlib_directory = /usr/lib/postfix
+meta_directory = /etc/postfix
+mail_owner = postfix
+setgid_group = postdrop
+maillog_file = $pd/maillog
+maillog_file_prefixes = $pd
+myhostname = $host
+mydomain = example.test
+myorigin = \$myhostname
+mydestination =
+relay_domains =
+local_recipient_maps =
+alias_maps =
+alias_database =
+inet_interfaces = 127.0.0.1
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtp_dns_support_level = disabled
+smtpd_banner = \$myhostname ESMTP certreload-e2e
+smtpd_tls_chain_files = $live/privkey.pem, $live/fullchain.pem
+smtpd_tls_security_level = may
+smtpd_tls_loglevel = 1
+EOF
+    cat >"$POSTFIX_CONF/master.cf" <<EOF
+# service type  private unpriv  chroot  wakeup  maxproc command
+127.0.0.1:$POSTFIX_PORT inet  n       -       n       -       -       smtpd
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOF
+    e2e_defer "/usr/sbin/postfix -c '$POSTFIX_CONF' stop >/dev/null 2>&1; e2e_stop_pidfile '$POSTFIX_PIDFILE'"
+    if ! /usr/sbin/postfix -c "$POSTFIX_CONF" start >"$E2E_OUT/postfix-start.out" 2>&1; then
+        show_log postfix "$E2E_OUT/postfix-start.out" "$pd/maillog"
+        e2e_die "postfix -c $POSTFIX_CONF start failed"
+    fi
+    if ! e2e_wait_until 30 "Postfix to offer STARTTLS on :$POSTFIX_PORT" smtp_offers "$POSTFIX_PORT" yes; then
+        show_log postfix "$E2E_OUT/postfix-start.out" "$pd/maillog"
+        e2e_die "Postfix did not start"
+    fi
+    POSTFIX_MASTER=$(tr -dc '0-9' <"$POSTFIX_PIDFILE")
+    e2e_log "postfix master pid $POSTFIX_MASTER on 127.0.0.1:$POSTFIX_PORT"
+}
+
+# postfix_reload: `postfix -c POSTFIX_CONF reload`, its output in $E2E_OUT/postfix-reload.out.
+postfix_reload() { /usr/sbin/postfix -c "$POSTFIX_CONF" reload >>"$E2E_OUT/postfix-reload.out" 2>&1; }
+
+# dovecot_start LIVE: a Dovecot instance of its own (config file, base and state dirs, log under
+# $E2E_TMP/dovecot), IMAP with STARTTLS and IMAPS on free loopback ports serving
+# LIVE/fullchain.pem + LIVE/privkey.pem; waits (bounded) until both ports accept; stopped at
+# exit. Sets DOVECOT_DIR, DOVECOT_CONF (for `dovecot -c`, `doveadm -c`), DOVECOT_IMAP_PORT,
+# DOVECOT_IMAPS_PORT, DOVECOT_PIDFILE, DOVECOT_MASTER. Needs SKIP_DOVECOT empty.
+dovecot_start() {
+    local live=$1
+    DOVECOT_DIR=$E2E_TMP/dovecot
+    DOVECOT_CONF=$DOVECOT_DIR/dovecot.conf
+    DOVECOT_PIDFILE=$DOVECOT_DIR/run/master.pid
+    DOVECOT_IMAP_PORT=$(e2e_new_port)
+    DOVECOT_IMAPS_PORT=$(e2e_new_port)
+    local dd=$DOVECOT_DIR
+    mkdir -p "$dd/run" "$dd/state"
+    cat >"$DOVECOT_CONF" <<EOF
+# certreload e2e: a Dovecot instance of its own, listening on loopback only.
+base_dir = $dd/run
+state_dir = $dd/state
+log_path = $dd/dovecot.log
+info_log_path = $dd/dovecot.log
+instance_name = certreload-e2e
+protocols = imap
+listen = 127.0.0.1
+ssl = yes
+ssl_cert = <$live/fullchain.pem
+ssl_key = <$live/privkey.pem
+auth_mechanisms = plain
+passdb {
+  driver = static
+  args = nopassword=y
+}
+userdb {
+  driver = static
+  args = uid=nobody gid=nogroup home=/nonexistent
+}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = $DOVECOT_IMAP_PORT
+  }
+  inet_listener imaps {
+    address = 127.0.0.1
+    port = $DOVECOT_IMAPS_PORT
+    ssl = yes
+  }
+}
+EOF
+    e2e_defer "e2e_stop_pidfile '$DOVECOT_PIDFILE'"
+    if ! dovecot -c "$DOVECOT_CONF" >"$E2E_OUT/dovecot-start.out" 2>&1; then
+        show_log dovecot "$E2E_OUT/dovecot-start.out" "$dd/dovecot.log"
+        e2e_die "dovecot -c $DOVECOT_CONF failed"
+    fi
+    if ! e2e_wait_until 30 "Dovecot on :$DOVECOT_IMAP_PORT and :$DOVECOT_IMAPS_PORT" dovecot_up; then
+        show_log dovecot "$E2E_OUT/dovecot-start.out" "$dd/dovecot.log"
+        e2e_die "Dovecot did not start"
+    fi
+    DOVECOT_MASTER=$(tr -dc '0-9' <"$DOVECOT_PIDFILE")
+    e2e_log "dovecot master pid $DOVECOT_MASTER on 127.0.0.1:$DOVECOT_IMAP_PORT (imap) and :$DOVECOT_IMAPS_PORT (imaps)"
+}
+
+# dovecot_up: the pid file is written and both listeners accept connections.
+dovecot_up() { [[ -s $DOVECOT_PIDFILE ]] && port_open "$DOVECOT_IMAP_PORT" && port_open "$DOVECOT_IMAPS_PORT"; }

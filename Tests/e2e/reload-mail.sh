@@ -18,18 +18,7 @@ e2e_require openssl python3 curl timeout
 NAME=example.test
 HOST=mail.example.test
 
-SKIP_POSTFIX=
-SKIP_DOVECOT=
-if ! command -v postfix >/dev/null || [[ ! -x /usr/lib/postfix/sbin/master ]]; then
-    SKIP_POSTFIX="postfix is not installed (scripts/install-deps --test installs it)"
-elif ! id postfix >/dev/null 2>&1 || ! getent group postdrop >/dev/null; then
-    SKIP_POSTFIX="the postfix user or the postdrop group is missing (a broken postfix package)"
-fi
-if ! command -v dovecot >/dev/null || [[ ! -x /usr/lib/dovecot/imap-login ]]; then
-    SKIP_DOVECOT="dovecot-imapd is not installed (scripts/install-deps --test installs it)"
-elif ! id dovecot >/dev/null 2>&1 || ! id dovenull >/dev/null 2>&1; then
-    SKIP_DOVECOT="the dovecot or dovenull user is missing (a broken dovecot package)"
-fi
+mail_skip_reasons
 if [[ -n $SKIP_POSTFIX && -n $SKIP_DOVECOT ]]; then
     e2e_skip "every mail test" "$SKIP_POSTFIX; $SKIP_DOVECOT"
     e2e_finish "reload-mail.sh"
@@ -45,133 +34,24 @@ LIVE=$C/live/$NAME
 V1=$(cert_sha256 "$LIVE/cert.pem")
 e2e_log "issued $NAME: cert sha256 $V1"
 
-SMTP=$(e2e_free_port)
-IMAP=$(e2e_free_port)
-IMAPS=$(e2e_free_port)
-while [[ $IMAP == "$SMTP" ]]; do IMAP=$(e2e_free_port); done
-while [[ $IMAPS == "$SMTP" || $IMAPS == "$IMAP" ]]; do IMAPS=$(e2e_free_port); done
-
-# smtp_starttls PORT: prints yes when the server's EHLO answer offers STARTTLS, no otherwise.
-smtp_starttls() {
-    python3 - "$1" <<'PY' 2>/dev/null || echo "no answer"
-import smtplib, sys
-s = smtplib.SMTP("127.0.0.1", int(sys.argv[1]), local_hostname="client.example.test", timeout=5)
-s.ehlo()
-print("yes" if s.has_extn("starttls") else "no")
-s.quit()
-PY
-}
-smtp_offers() { [[ $(smtp_starttls "$1") == "$2" ]]; }
-
 # --- Postfix ----------------------------------------------------------------------------------
-PD=$E2E_TMP/postfix
-PCONF=$PD/etc
 if [[ -z $SKIP_POSTFIX ]]; then
-    e2e_section "setup: Postfix on 127.0.0.1:$SMTP (config dir $PCONF)"
-    mkdir -p "$PCONF" "$PD/spool" "$PD/data"
-    chown postfix "$PD/data"      # master.lock and the TLS caches live there, written as postfix
-    cat >"$PCONF/main.cf" <<EOF
-# certreload e2e: a Postfix instance of its own, listening on loopback only.
-compatibility_level = 3.6
-queue_directory = $PD/spool
-data_directory = $PD/data
-command_directory = /usr/sbin
-daemon_directory = /usr/lib/postfix/sbin
-shlib_directory = /usr/lib/postfix
-meta_directory = /etc/postfix
-mail_owner = postfix
-setgid_group = postdrop
-maillog_file = $PD/maillog
-maillog_file_prefixes = $PD
-myhostname = $HOST
-mydomain = example.test
-myorigin = \$myhostname
-mydestination =
-relay_domains =
-local_recipient_maps =
-alias_maps =
-alias_database =
-inet_interfaces = 127.0.0.1
-inet_protocols = ipv4
-mynetworks = 127.0.0.0/8
-smtp_dns_support_level = disabled
-smtpd_banner = \$myhostname ESMTP certreload-e2e
-smtpd_tls_chain_files = $LIVE/privkey.pem, $LIVE/fullchain.pem
-smtpd_tls_security_level = may
-smtpd_tls_loglevel = 1
-EOF
-    cat >"$PCONF/master.cf" <<EOF
-# service type  private unpriv  chroot  wakeup  maxproc command
-127.0.0.1:$SMTP inet  n       -       n       -       -       smtpd
-tlsmgr    unix  -       -       n       1000?   1       tlsmgr
-postlog   unix-dgram n  -       n       -       1       postlogd
-EOF
-    e2e_defer "/usr/sbin/postfix -c '$PCONF' stop >/dev/null 2>&1; e2e_stop_pidfile '$PD/spool/pid/master.pid'"
-    if ! /usr/sbin/postfix -c "$PCONF" start >"$E2E_OUT/postfix-start.out" 2>&1; then
-        show_log postfix "$E2E_OUT/postfix-start.out" "$PD/maillog"
-        e2e_die "postfix -c $PCONF start failed"
-    fi
-    if ! e2e_wait_until 30 "Postfix to offer STARTTLS on :$SMTP" smtp_offers "$SMTP" yes; then
-        show_log postfix "$E2E_OUT/postfix-start.out" "$PD/maillog"
-        e2e_die "Postfix did not start"
-    fi
-    e2e_log "postfix master pid $(tr -dc '0-9' <"$PD/spool/pid/master.pid") on 127.0.0.1:$SMTP"
+    e2e_section "setup: Postfix (its own config dir, STARTTLS on a loopback port)"
+    postfix_start "$LIVE" "$HOST"
+    SMTP=$POSTFIX_PORT
+    PCONF=$POSTFIX_CONF
     assert_eq "before renewal: Postfix serves cert version 1 over STARTTLS (openssl s_client)" "$V1" "$(served_sha256 "$SMTP" "$HOST" smtp)"
 else
     e2e_skip "Postfix (smtp://, starttls-not-offered)" "$SKIP_POSTFIX"
 fi
 
 # --- Dovecot ----------------------------------------------------------------------------------
-DD=$E2E_TMP/dovecot
-DCONF=$DD/dovecot.conf
-DPID=$DD/run/master.pid
 if [[ -z $SKIP_DOVECOT ]]; then
-    e2e_section "setup: Dovecot on 127.0.0.1:$IMAP (STARTTLS) and :$IMAPS (IMAPS)"
-    mkdir -p "$DD/run" "$DD/state"
-    cat >"$DCONF" <<EOF
-# certreload e2e: a Dovecot instance of its own, listening on loopback only.
-base_dir = $DD/run
-state_dir = $DD/state
-log_path = $DD/dovecot.log
-info_log_path = $DD/dovecot.log
-instance_name = certreload-e2e
-protocols = imap
-listen = 127.0.0.1
-ssl = yes
-ssl_cert = <$LIVE/fullchain.pem
-ssl_key = <$LIVE/privkey.pem
-auth_mechanisms = plain
-passdb {
-  driver = static
-  args = nopassword=y
-}
-userdb {
-  driver = static
-  args = uid=nobody gid=nogroup home=/nonexistent
-}
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = $IMAP
-  }
-  inet_listener imaps {
-    address = 127.0.0.1
-    port = $IMAPS
-    ssl = yes
-  }
-}
-EOF
-    e2e_defer "e2e_stop_pidfile '$DPID'"
-    if ! dovecot -c "$DCONF" >"$E2E_OUT/dovecot-start.out" 2>&1; then
-        show_log dovecot "$E2E_OUT/dovecot-start.out" "$DD/dovecot.log"
-        e2e_die "dovecot -c $DCONF failed"
-    fi
-    dovecot_up() { [[ -s $DPID ]] && port_open "$IMAP" && port_open "$IMAPS"; }
-    if ! e2e_wait_until 30 "Dovecot on :$IMAP and :$IMAPS" dovecot_up; then
-        show_log dovecot "$E2E_OUT/dovecot-start.out" "$DD/dovecot.log"
-        e2e_die "Dovecot did not start"
-    fi
-    e2e_log "dovecot master pid $(tr -dc '0-9' <"$DPID")"
+    e2e_section "setup: Dovecot (its own config file, IMAP STARTTLS and IMAPS on loopback ports)"
+    dovecot_start "$LIVE"
+    IMAP=$DOVECOT_IMAP_PORT
+    IMAPS=$DOVECOT_IMAPS_PORT
+    DPID=$DOVECOT_PIDFILE
     e2e_wait_until 15 "Dovecot to serve version 1 over IMAPS" serves "$IMAPS" "$HOST" "$V1" || true
     assert_eq "before renewal: Dovecot serves cert version 1 over IMAP STARTTLS (openssl s_client)" "$V1" "$(served_sha256 "$IMAP" "$HOST" imap)"
     assert_eq "before renewal: Dovecot serves cert version 1 over IMAPS (openssl s_client)" "$V1" "$(served_sha256 "$IMAPS" "$HOST")"
@@ -247,7 +127,7 @@ assert_eq "certreload verify after deploy: every target OK: verified" "$(grep -c
 if [[ -z $SKIP_POSTFIX ]]; then
     e2e_section "2. TLS switched off on the SMTP listener: verify says starttls-not-offered"
     postconf -c "$PCONF" -e 'smtpd_tls_security_level = none' 'smtpd_tls_chain_files ='
-    /usr/sbin/postfix -c "$PCONF" reload >>"$E2E_OUT/postfix-reload.out" 2>&1 || e2e_fail "postfix reload (TLS off)" "exit 0" "$(cat "$E2E_OUT/postfix-reload.out")"
+    postfix_reload || e2e_fail "postfix reload (TLS off)" "exit 0" "$(cat "$E2E_OUT/postfix-reload.out")"
     e2e_wait_until 30 "Postfix to stop offering STARTTLS" smtp_offers "$SMTP" no || true
     assert_eq "Postfix's EHLO no longer offers STARTTLS (python smtplib)" "no" "$(smtp_starttls "$SMTP")"
     sed 's/^verify-timeout = 20/verify-timeout = 3/' "$CONF" >"$CONF.quick"
