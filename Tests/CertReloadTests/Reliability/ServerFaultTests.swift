@@ -57,7 +57,10 @@ struct ServerFaultTests {
         let scheme = fault.hasPrefix("tls") || fault == "control-tls-ok" ? "https://localhost" : "http://127.0.0.1"
         let url = "\(scheme):\(port)"
         let token = fixture.root + "/token"
-        try writeBytes(token, Array("API_ZmF1bHQtc2VjcmV0LXRva2VuZmF1bHQtc2Vjcm\n".utf8), mode: 0o600)  // API_ + 38 base64url characters, the shape of a 0.16/1.0 key
+        // The key shape each API takes: 0.16/1.0 JMAP keys are API_ + base64url; 0.15's REST takes
+        // api_ + base64("name:secret"). Both contain base64("fault-secret-token"), checked below.
+        let secret = kind == "stalwart-rest" ? "api_ZmF1bHQ6ZmF1bHQtc2VjcmV0LXRva2Vu" : "API_ZmF1bHQtc2VjcmV0LXRva2VuZmF1bHQtc2Vjcm"
+        try writeBytes(token, Array((secret + "\n").utf8), mode: 0o600)
         let reload: String
         switch kind {
         case "stalwart-jmap": reload = "{ stalwart = \"\(url)\", api = \"jmap\", token-file = \"\(token)\" }"
