@@ -7,7 +7,7 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> Int32 {
     let bytes = Array(UnsafeBufferPointer(start: data, count: size))
     let redactor = Redactor(secrets: ["API_secret", "c2VjcmV0"])
     let json = try? JSONParser.parse(bytes)
-    _ = StalwartReloadTarget.entries(json, redactor)
+    _ = StalwartReloadTarget.configErrors(json, redactor)
     let excerpt = redactor.excerpt(String(decoding: bytes, as: UTF8.self))
     if excerpt.contains("API_secret") { fatalError("a secret survived the excerpt") }
     return 0
