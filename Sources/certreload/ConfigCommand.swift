@@ -89,6 +89,8 @@ enum ConfigSummary {
             out += "  reload    \(reload(target.reload))\n"
             for endpoint in target.verify { out += "  verify    \(endpoint.url)\n" }
             if let connect = target.connect { out += "  connect   \(connect)\n" }
+            if let caFile = target.caFile { out += "  ca-file   \(caFile)\n" }
+            if let warning = target.insecureWarning { out += "  warning [\(warning.code.rawValue)] \(warning.message)\n" }
         }
         return out
     }

@@ -50,6 +50,9 @@ public struct TargetConfiguration: Sendable {
     public var connect: String?
     /// Trust this CA for the reload endpoint's TLS (and for verify's trust warning).
     public var caFile: String?
+    /// `insecure = true`: the reload endpoint's TLS certificate and name are not verified.
+    /// Only for an `https://` Stalwart, Caddy or HTTP endpoint; every request logs a warning.
+    public var insecure: Bool = false
     /// How long verify retries until the new certificate is served (seconds).
     public var verifyTimeout: Double = 10
     /// Also probe without SNI and warn when the default certificate differs.
@@ -62,6 +65,36 @@ public struct TargetConfiguration: Sendable {
         self.location = location
         self.reload = reload
     }
+}
+
+extension TargetConfiguration {
+    /// Whom the reload endpoint's TLS certificate must chain to: `ca-file`, `insecure`, or the system.
+    public var endpointTrust: EndpointTrust {
+        if insecure { return .unverified }
+        return caFile.map(EndpointTrust.caFile) ?? .system
+    }
+}
+
+extension TargetConfiguration {
+    /// The warning every request to an `insecure = true` endpoint carries; nil when verified.
+    public var insecureWarning: Problem? {
+        guard insecure, let url = reload.httpURL else { return nil }
+        return Problem(
+            .warning, .tlsVerificationOff, path: HTTPEndpoint.redact(url),
+            message: "TLS verification of the reload endpoint \(HTTPEndpoint.redact(url)) is off (insecure = true in target.\(name)): "
+                + "whoever answers at that address receives the reload request and its credentials",
+            fix: "give the endpoint a certificate from a CA you control, set ca-file to that CA, and remove insecure")
+    }
+}
+
+/// Whom a reload endpoint's TLS certificate must chain to (curl verifies peer and host name).
+public enum EndpointTrust: Sendable, Equatable {
+    /// The system trust store: the default.
+    case system
+    /// Only the CAs in this PEM file (a target's `ca-file`).
+    case caFile(String)
+    /// Nothing is verified (`insecure = true`): whoever answers on the path gets the request.
+    case unverified
 }
 
 /// A secret read from a file or a systemd credential, never from the command line.
@@ -94,4 +127,13 @@ public enum ReloadConfiguration: Sendable, Equatable {
     case signal(name: String, pidFile: String?, unit: String?)
     /// A program run as argv (no shell), with a timeout in seconds.
     case command(argv: [String], timeout: Double)
+
+    /// The reload endpoint's URL when the reload goes over HTTP(S) on TCP; nil otherwise.
+    public var httpURL: String? {
+        switch self {
+        case .stalwart(let url, _, _, _, _), .http(let url, _, _, _, _, _): url
+        case .caddy(let url): url.hasPrefix("unix:") ? nil : url
+        case .systemd, .signal, .command: nil
+        }
+    }
 }

@@ -296,7 +296,7 @@ struct ConfigurationDecoder {
     static let topLevelKeys = ["certbot-dir", "warn-days", "state-dir", "settle", "settle-max", "recheck", "target"]
     static let targetKeys = [
         "lineages", "cert", "key", "chain", "user", "hostnames", "reload", "verify", "connect", "ca-file",
-        "verify-timeout", "probe-without-sni", "warn-days",
+        "insecure", "verify-timeout", "probe-without-sni", "warn-days",
     ]
 
     init(file: String) {
@@ -456,6 +456,21 @@ struct ConfigurationDecoder {
             target.connect = connect
         }
         target.caFile = try section.absolutePath("ca-file", example: "\"/etc/ssl/private-ca.pem\"")
+        if let flag = try section.boolean("insecure"), flag {
+            guard let url = reload.httpURL, url.lowercased().hasPrefix("https://") else {
+                throw section.bad(
+                    "insecure",
+                    "insecure = true turns off TLS verification of an https:// reload endpoint, and this target's reload has none"
+                        + (reload.httpURL.map { " (\(HTTPEndpoint.redact($0)) is plain HTTP)" } ?? ""),
+                    fix: "remove insecure from target.\(name)")
+            }
+            guard target.caFile == nil else {
+                throw ConfigError(
+                    .conflictingKeys, section.location("insecure"), "insecure = true and ca-file contradict each other: ca-file says whom to trust",
+                    fix: "keep ca-file (the CA that signed the endpoint's certificate) and remove insecure")
+            }
+            target.insecure = true
+        }
         if let timeout = try section.seconds("verify-timeout", example: "10") { target.verifyTimeout = timeout }
         if let flag = try section.boolean("probe-without-sni") { target.probeWithoutSNI = flag }
         target.warnDays = try section.integer("warn-days", minimum: 0, example: "14")

@@ -9,6 +9,9 @@ public enum OutcomeEvent: Sendable {
     case reloaded(String)
     /// The reload failed; the problem says why.
     case reloadFailed(Problem)
+    /// A warning logged every time it happens, never folded into an earlier run's findings
+    /// (a request sent with TLS verification off).
+    case warning(Problem)
 
     /// Identifies a finding across runs, so watch mode logs a lasting problem once.
     var findingKey: String? {
@@ -55,6 +58,8 @@ public struct OutcomeLog: Sendable {
             case .reloaded(let summary):
                 logger.notice(
                     "reloaded \(summary)", metadata: ["certreload_code": "reloaded", "MESSAGE_ID": "\(MessageID.reloaded)"])
+            case .warning(let problem):
+                logger.warning("\(problem.message)", metadata: ["certreload_code": "\(problem.code.rawValue)"])
             case .reloadFailed(let problem):
                 logger.error(
                     "reload failed: \(problem.message)",

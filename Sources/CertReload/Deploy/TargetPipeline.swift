@@ -265,6 +265,10 @@ public struct TargetPipeline: Sendable {
 
     /// 3. Reload, and record what was deployed.
     private func reloadStage(_ job: inout Job, _ reloadTarget: any ReloadTarget, deploying certificate: CertificateSummary) async -> Next {
+        if let warning = target.insecureWarning {
+            job.outcome.problems.append(warning)
+            job.outcome.events.append(.warning(warning))
+        }
         do {
             let answer = try await reloadTarget.reload(context: ReloadContext(logger: logger, timeout: reloadTimeout))
             job.outcome.lines.append("reloaded \(reloadTarget.summary): \(answer)")

@@ -91,8 +91,8 @@ public struct HTTPRequest: Sendable {
     public var connectTimeout: Double
     /// Seconds for the whole exchange, connection included.
     public var timeout: Double
-    /// PEM file of CAs to trust instead of the system's (a target's `ca-file`).
-    public var caFile: String?
+    /// Whom the endpoint's TLS certificate must chain to.
+    public var trust: EndpointTrust
     /// Answers larger than this are cut; `HTTPResponse.truncated` tells.
     public var responseLimit: Int = 1 << 20
     /// Further strings that must never appear in a message (the server may echo them).
@@ -103,7 +103,7 @@ public struct HTTPRequest: Sendable {
     public init(
         method: String, endpoint: HTTPEndpoint, path: String, headers: [(name: String, value: String)] = [],
         body: [UInt8]? = nil, authorization: Authorization? = nil, connectTimeout: Double = 10,
-        timeout: Double = 30, caFile: String? = nil
+        timeout: Double = 30, trust: EndpointTrust = .system
     ) {
         self.method = method
         self.endpoint = endpoint
@@ -113,7 +113,7 @@ public struct HTTPRequest: Sendable {
         self.authorization = authorization
         self.connectTimeout = connectTimeout
         self.timeout = timeout
-        self.caFile = caFile
+        self.trust = trust
     }
 
     /// "POST https://mail.example.com/jmap/", for messages.
@@ -344,9 +344,10 @@ final class CurlTransfer {
         try check(certreload_curl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0), "not following redirects")
         try check(certreload_curl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, milliseconds(min(r.connectTimeout, r.timeout))), "the connect timeout")
         try check(certreload_curl_setopt_long(handle, CURLOPT_TIMEOUT_MS, milliseconds(r.timeout)), "the timeout")
-        try check(certreload_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1), "TLS peer verification")
-        try check(certreload_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2), "TLS host verification")
-        if let caFile = r.caFile {
+        let verifies = r.trust != .unverified
+        try check(certreload_curl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, verifies ? 1 : 0), "TLS peer verification")
+        try check(certreload_curl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, verifies ? 2 : 0), "TLS host verification")
+        if case .caFile(let caFile) = r.trust {
             try check(certreload_curl_setopt_string(handle, CURLOPT_CAINFO, caFile), "ca-file \(caFile)")
         }
         try check(certreload_curl_setopt_string(handle, CURLOPT_USERAGENT, "certreload"), "the user agent")
@@ -458,8 +459,10 @@ final class CurlTransfer {
                                fix: "check that the server runs and listens at \(request.endpoint)")
         case CURLE_SSL_CONNECT_ERROR, CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE,
              CURLE_SSL_CERTPROBLEM, CURLE_SSL_CIPHER, CURLE_SSL_ISSUER_ERROR, CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+            let caFile: String
+            if case .caFile(let path) = request.trust { caFile = path } else { caFile = "" }
             let fix = code == CURLE_SSL_CACERT_BADFILE
-                ? "check that ca-file \(request.caFile ?? "") exists, is readable and holds PEM certificates"
+                ? "check that ca-file \(caFile) exists, is readable and holds PEM certificates"
                 : "set the target's ca-file to the CA that issued the server's certificate, or use the name the certificate is for"
             return ReloadError(.reloadUnreachable, "\(target): TLS handshake failed (curl: \(detail))", fix: fix)
         case CURLE_UNSUPPORTED_PROTOCOL, CURLE_URL_MALFORMAT:

@@ -5,15 +5,15 @@
 /// It does not change the configuration; an empty (`null`) configuration is refused.
 public struct CaddyReloadTarget: BlockingReloadTarget {
     public var endpoint: HTTPEndpoint
-    public var caFile: String?
+    public var trust: EndpointTrust
     public var connectTimeout: Double = 10
     /// A configuration larger than this is refused rather than sent back cut short.
     public var configurationLimit: Int = 64 << 20
 
     /// `url` is the admin endpoint: `http://127.0.0.1:2019` or `unix:/run/caddy/admin.sock`.
-    public init(url: String, caFile: String? = nil) throws(ReloadError) {
+    public init(url: String, trust: EndpointTrust = .system) throws(ReloadError) {
         self.endpoint = try HTTPEndpoint(url)
-        self.caFile = caFile
+        self.trust = trust
     }
 
     public var summary: String { "Caddy admin API at \(endpoint)" }
@@ -29,7 +29,7 @@ public struct CaddyReloadTarget: BlockingReloadTarget {
 
         var get = HTTPRequest(
             method: "GET", endpoint: endpoint, path: "/config/", headers: [("Accept", "application/json")],
-            connectTimeout: min(connectTimeout, remaining()), timeout: remaining(), caFile: caFile)
+            connectTimeout: min(connectTimeout, remaining()), timeout: remaining(), trust: trust)
         get.responseLimit = configurationLimit
         let current = try client.send(get)
         guard current.isSuccess else {
@@ -53,7 +53,7 @@ public struct CaddyReloadTarget: BlockingReloadTarget {
         let load = HTTPRequest(
             method: "POST", endpoint: endpoint, path: "/load",
             headers: [("Content-Type", "application/json"), ("Cache-Control", "must-revalidate")],
-            body: current.body, connectTimeout: min(connectTimeout, remaining()), timeout: remaining(), caFile: caFile)
+            body: current.body, connectTimeout: min(connectTimeout, remaining()), timeout: remaining(), trust: trust)
         let answer = try client.send(load)
         guard answer.isSuccess else {
             throw ReloadError.httpStatus(answer, to: load, server: server, unauthorizedFix: Self.unauthorizedFix)

@@ -7,7 +7,7 @@ public struct HTTPReloadTarget: BlockingReloadTarget {
     public var token: SecretSource?
     /// Statuses that mean success; empty means any 2xx.
     public var expectStatus: [Int]
-    public var caFile: String?
+    public var trust: EndpointTrust
     public var connectTimeout: Double = 10
 
     private let endpoint: HTTPEndpoint
@@ -15,7 +15,7 @@ public struct HTTPReloadTarget: BlockingReloadTarget {
 
     public init(
         url: String, method: String = "POST", headers: [String: String] = [:], body: String? = nil,
-        token: SecretSource? = nil, expectStatus: [Int] = [], caFile: String? = nil
+        token: SecretSource? = nil, expectStatus: [Int] = [], trust: EndpointTrust = .system
     ) throws(ReloadError) {
         self.url = url
         self.method = method.isEmpty ? "POST" : method.uppercased()
@@ -23,7 +23,7 @@ public struct HTTPReloadTarget: BlockingReloadTarget {
         self.body = body
         self.token = token
         self.expectStatus = expectStatus
-        self.caFile = caFile
+        self.trust = trust
         if url.hasPrefix("unix:") {
             endpoint = try HTTPEndpoint(url)
             path = "/"
@@ -54,7 +54,7 @@ public struct HTTPReloadTarget: BlockingReloadTarget {
             method: method, endpoint: endpoint, path: path,
             headers: headers.sorted { $0.key < $1.key }.map { (name: $0.key, value: $0.value) },
             body: body.map { Array($0.utf8) }, authorization: authorization,
-            connectTimeout: min(connectTimeout, context.timeout), timeout: context.timeout, caFile: caFile)
+            connectTimeout: min(connectTimeout, context.timeout), timeout: context.timeout, trust: trust)
         request.secrets = headers.filter { Self.isSensitive($0.key) }.map(\.value)
         let response = try HTTPClient(context: context).send(request)
         let expected = expectStatus.isEmpty ? response.isSuccess : expectStatus.contains(response.status)

@@ -12,19 +12,19 @@ public struct StalwartReloadTarget: BlockingReloadTarget {
     public var token: SecretSource?
     public var username: String?
     public var password: SecretSource?
-    public var caFile: String?
+    public var trust: EndpointTrust
     public var connectTimeout: Double = 10
 
     public init(
         url: String, api: ReloadConfiguration.StalwartAPI = .auto, token: SecretSource? = nil,
-        username: String? = nil, password: SecretSource? = nil, caFile: String? = nil
+        username: String? = nil, password: SecretSource? = nil, trust: EndpointTrust = .system
     ) throws(ReloadError) {
         self.endpoint = try HTTPEndpoint(url)
         self.api = api
         self.token = token
         self.username = username
         self.password = password
-        self.caFile = caFile
+        self.trust = trust
     }
 
     static let jmapBody = #"{"using":["urn:ietf:params:jmap:core","urn:stalwart:jmap"],"methodCalls":[["x:Action/set",{"create":{"r1":{"@type":"ReloadTlsCertificates"}}},"c1"]]}"#
@@ -127,7 +127,7 @@ public struct StalwartReloadTarget: BlockingReloadTarget {
         if body != nil { headers.append(("Content-Type", "application/json")) }
         return HTTPRequest(
             method: method, endpoint: endpoint, path: path, headers: headers, body: body,
-            authorization: authorization, connectTimeout: min(connectTimeout, timeout), timeout: timeout, caFile: caFile)
+            authorization: authorization, connectTimeout: min(connectTimeout, timeout), timeout: timeout, trust: trust)
     }
 
     func reloadJMAP(_ client: HTTPClient, _ authorization: HTTPRequest.Authorization?, timeout: Double) throws(ReloadError) -> JMAPOutcome {

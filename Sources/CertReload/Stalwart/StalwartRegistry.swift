@@ -87,13 +87,13 @@ public struct StalwartRegistry: Sendable {
     /// Reads the three objects in one JMAP request. Blocking (libcurl): call it off the
     /// cooperative pool (`StalwartView` does, through `Blocking.run`).
     public static func read(
-        endpoint: HTTPEndpoint, credentials: StalwartCredentials?, caFile: String?, timeout: Double,
+        endpoint: HTTPEndpoint, credentials: StalwartCredentials?, trust: EndpointTrust, timeout: Double,
         cancellation: CancellationFlag? = nil
     ) -> Result<StalwartRegistry, Unavailable> {
         let request = HTTPRequest(
             method: "POST", endpoint: endpoint, path: "/jmap/",
             headers: [("Accept", "application/json"), ("Content-Type", "application/json")], body: Array(body.utf8),
-            authorization: credentials?.authorization, connectTimeout: min(10, timeout), timeout: timeout, caFile: caFile)
+            authorization: credentials?.authorization, connectTimeout: min(10, timeout), timeout: timeout, trust: trust)
         let response: HTTPResponse
         do {
             response = try HTTPClient(cancellation: cancellation).send(request)

@@ -42,9 +42,9 @@ public enum StalwartView {
         if case .legacyAPIKey? = credentials {
             return StalwartFindings(lines: ["the token is a Stalwart 0.15 API key: 0.15 has no certificate registry to read"])
         }
-        let caFile = target.caFile
+        let trust = target.endpointTrust
         let result = await Blocking.run { (flag) -> Result<StalwartRegistry, StalwartRegistry.Unavailable> in
-            StalwartRegistry.read(endpoint: endpoint, credentials: credentials, caFile: caFile, timeout: timeout, cancellation: flag)
+            StalwartRegistry.read(endpoint: endpoint, credentials: credentials, trust: trust, timeout: timeout, cancellation: flag)
         }
         switch result {
         case .failure(.noRegistry(let why)):

@@ -40,6 +40,8 @@ public enum ProblemCode: String, Sendable, CaseIterable, Codable {
     case reloadUnreachable = "reload-unreachable"
     case reloadTimeout = "reload-timeout"
     case reloadSkipped = "reload-skipped"
+    /// `insecure = true`: the reload endpoint's TLS is not verified (a warning at every request).
+    case tlsVerificationOff = "tls-verification-off"
     // Verify: what the server really serves.
     case verifyStale = "verify-stale"
     case verifyWrongCertificate = "verify-wrong-certificate"

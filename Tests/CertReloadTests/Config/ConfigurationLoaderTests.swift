@@ -380,6 +380,34 @@ struct ConfigurationLoaderTests {
         #expect(target.verify.map(\.port) == [8443])
     }
 
+    @Test("insecure = true: only for an https:// HTTP endpoint, never with ca-file; verification is on otherwise")
+    func insecure() throws {
+        let https = try load(document(reload: #"{ http = "https://app.example.com/reload" }"#) + "\ninsecure = true")
+        #expect(https.targets[0].endpointTrust == .unverified)
+        #expect(https.targets[0].insecureWarning?.code == .tlsVerificationOff)
+        let verified = try load(document(reload: #"{ caddy = "https://127.0.0.1:2019" }"#) + "\ninsecure = false")
+        #expect(verified.targets[0].endpointTrust == .system)
+        #expect(verified.targets[0].insecureWarning == nil)
+        let pinned = try load(document(reload: #"{ caddy = "https://127.0.0.1:2019" }"#) + "\nca-file = \"/etc/ssl/ca.pem\"")
+        #expect(pinned.targets[0].endpointTrust == .caFile("/etc/ssl/ca.pem"))
+
+        for (reload, extra, says) in [
+            (#"{ http = "http://127.0.0.1/reload" }"#, "", "plain HTTP"),
+            (#"{ systemd = "nginx.service" }"#, "", "has none"),
+            (#"{ caddy = "unix:/run/caddy/admin.sock" }"#, "", "has none"),
+            (#"{ http = "https://app.example.com/reload" }"#, "\nca-file = \"/etc/ssl/ca.pem\"", "contradict"),
+        ] {
+            #expect {
+                try load(document(reload: reload) + extra + "\ninsecure = true")
+            } throws: { error in
+                guard let error = error as? ConfigError else { return false }
+                return (error.code == .badValue || error.code == .conflictingKeys && says == "contradict")
+                    && error.location.key == "target.mail.insecure" && error.message.contains(says)
+            }
+        }
+        #expect(throws: ConfigError.self) { try load(document(reload: #"{ systemd = "x" }"#) + "\ninsecure = \"yes\"") }
+    }
+
     @Test(
         "verify URLs take their scheme's port",
         arguments: [

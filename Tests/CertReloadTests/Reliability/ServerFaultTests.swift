@@ -102,6 +102,45 @@ struct ServerFaultTests {
         #expect(everything.count < 20_000, "a 50 MB answer is not copied into the report")
         FaultLedger.record("reload \(kind)", fault, outcome: want == "ok" ? "ok" : codes.first ?? "none", seconds: elapsed)
     }
+
+    @Test("insecure = true reaches an untrusted endpoint, and every request warns in the output and the log")
+    func insecureEndpoint() async throws {
+        let fixture = try LineageFixture()
+        defer { fixture.remove() }
+        try fixture.issue("c.test")
+        let tls = try TLSMaterial(fixture)
+        let server = try HostileServer(mode: "tls:ok", extra: tls.serve(.selfSigned))
+        defer { server.stop() }
+        let text = """
+            certbot-dir = "\(fixture.config)"
+            state-dir = "\(fixture.root)/state"
+            [target.t]
+            lineages = ["c.test"]
+            insecure = true
+            reload = { http = "https://localhost:\(server.port)/reload" }
+            """
+        let validation = ConfigurationLoader.validate(text, path: fixture.root + "/certreload.toml")
+        let configuration = try #require(validation.configuration, "\(validation.errors)")
+        #expect(configuration.targets[0].endpointTrust == .unverified)
+        let capture = CapturedLog()
+        var pipeline = TargetPipeline(configuration: configuration, target: configuration.targets[0], logger: capture.logger)
+        pipeline.reloadTimeout = Self.bound
+        var logged: Set<String> = []
+        for run in 1...2 {
+            let started = Monotonic.now
+            let outcome = await pipeline.run(.reload(force: true, dryRun: false))
+            // As watch logs a run: findings of the run before are not repeated; this warning is.
+            logged = OutcomeLog(logger: capture.logger).log(outcome, alreadyLogged: logged)
+            #expect(outcome.succeeded, "\(outcome.problems.map { "[\($0.code.rawValue)] \($0.message)" })")
+            let warnings = outcome.problems.filter { $0.code == .tlsVerificationOff }
+            #expect(warnings.count == 1 && warnings[0].severity == .warning)
+            #expect(outcome.text.contains("[tls-verification-off]"))
+            #expect(capture.text.ranges(of: "TLS verification of the reload endpoint").count == run,
+                    "one warning in the log per request")
+            if run == 1 { FaultLedger.record("reload http", "tls-untrusted, insecure = true", outcome: "ok, tls-verification-off", seconds: Monotonic.now - started) }
+        }
+        #expect(server.clientConnectionsOpen() == "")
+    }
 }
 
 /// Certificates for the hostile server's TLS modes, all from the fixture's CA except the

@@ -135,7 +135,7 @@ struct CaddyReloadTargetTests {
     func tlsVerification() async throws {
         let caddy = try CaddyUnderTest(adminOnSocket: false)
         let url = "https://localhost:\(caddy.httpsPort)/"
-        let trusted = try HTTPReloadTarget(url: url, method: "GET", caFile: try caddy.rootFile)
+        let trusted = try HTTPReloadTarget(url: url, method: "GET", trust: .caFile(try caddy.rootFile))
         #expect(try await trusted.reload(context: reloadContext()).contains("answered 200"))
 
         let untrusted = try HTTPReloadTarget(url: url, method: "GET")
@@ -143,6 +143,10 @@ struct CaddyReloadTargetTests {
         #expect(error.code == .reloadUnreachable)
         #expect(error.message.contains("TLS"))
         #expect(error.fix?.contains("ca-file") == true)
+
+        // insecure = true: the same untrusted endpoint answers when nothing is verified.
+        let unverified = try HTTPReloadTarget(url: url, method: "GET", trust: .unverified)
+        #expect(try await unverified.reload(context: reloadContext()).contains("answered 200"))
     }
 
     @Test("a closed admin socket is reload-unreachable naming the socket")

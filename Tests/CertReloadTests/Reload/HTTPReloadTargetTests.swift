@@ -59,7 +59,7 @@ struct HTTPReloadTargetTests {
         configuration.caFile = "/etc/ssl/example-ca.pem"
         let target = try #require(try configuration.makeReloadTarget() as? HTTPReloadTarget)
         #expect(target.method == "POST")
-        #expect(target.caFile == "/etc/ssl/example-ca.pem")
+        #expect(target.trust == .caFile("/etc/ssl/example-ca.pem"))
         #expect(target.summary == "HTTP POST https://example.test/reload")
         configuration.reload = .systemd(unit: "x.service", mode: .restart)
         #expect(try configuration.makeReloadTarget() is SystemdReloadTarget)
