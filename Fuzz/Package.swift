@@ -6,15 +6,15 @@
 //   scripts/fuzz 3600 FuzzTOML               # a long run of one target
 import PackageDescription
 
-let targets = ["FuzzPEM", "FuzzTOML", "FuzzJSON", "FuzzVerifyURL"]
+let targets = ["FuzzPEM", "FuzzTOML", "FuzzJSON", "FuzzVerifyURL", "FuzzStartTLS"]
 
 let package = Package(
     name: "certreload-fuzz",
     dependencies: [.package(name: "certreload", path: "..")],
-    targets: targets.map { name in
+    targets: [.target(name: "FuzzDriver")] + targets.map { name in
         .executableTarget(
             name: name,
-            dependencies: [.product(name: "CertReload", package: "certreload")],
+            dependencies: ["FuzzDriver", .product(name: "CertReload", package: "certreload")],
             swiftSettings: [.unsafeFlags(["-parse-as-library"])])
     }
 )

@@ -237,10 +237,20 @@ struct Redactor: Sendable {
         // the boundary survives.
         let longest = secrets.map(\.count).max() ?? 0
         let head = text.prefix(limit * 8 + 2 * longest)
-        let source = head.endIndex == text.endIndex ? scrub(text) : String(scrub(String(head)).dropLast(longest))
+        // Scrubbed before and after it is made one line: dropping control characters or
+        // folding spaces must not join the pieces of a secret again (found by FuzzJSON: a
+        // token echoed with NULs inside came out whole).
+        let folded = Redactor(secrets: secrets + secrets.map(Self.oneLine))
+        var line = folded.scrub(Self.oneLine(scrub(String(head))))
+        if head.endIndex != text.endIndex { line = String(line.dropLast(longest)) }
+        return line.count > limit ? String(line.prefix(limit)) + "…" : line
+    }
+
+    /// Whitespace runs become one space, other control characters are dropped, the ends trimmed.
+    static func oneLine(_ text: String) -> String {
         var line = ""
         var lastWasSpace = false
-        for character in source {
+        for character in text {
             let isSpace = character.isWhitespace || character.isNewline
             if isSpace {
                 if !lastWasSpace && !line.isEmpty { line.append(" ") }
@@ -248,7 +258,6 @@ struct Redactor: Sendable {
                 line.append(character)
             }
             lastWasSpace = isSpace
-            if line.count > limit { return String(line.prefix(limit)) + "…" }
         }
         return line.hasSuffix(" ") ? String(line.dropLast()) : line
     }

@@ -53,6 +53,9 @@ final class ProbeSocket {
 
     deinit { close(fd) }
 
+    /// Takes over a connected, non-blocking stream socket (the STARTTLS fuzz target's socketpair).
+    static func adopting(_ fd: Int32, peer: String) -> ProbeSocket { ProbeSocket(fd: fd, peer: peer) }
+
     /// Resolves `target` and tries each address until one connects.
     ///
     /// Name resolution uses getaddrinfo, which the deadline cannot bound; give an IP

@@ -25,13 +25,25 @@ public struct CaddyReloadTarget: BlockingReloadTarget {
         let client = HTTPClient(context: context)
         let started = MonotonicClock.now()
         func remaining() -> Double { max(0.001, context.timeout - (MonotonicClock.now() - started)) }
-        let server = "Caddy at \(endpoint)"
 
         var get = HTTPRequest(
             method: "GET", endpoint: endpoint, path: "/config/", headers: [("Accept", "application/json")],
             connectTimeout: min(connectTimeout, remaining()), timeout: remaining(), trust: trust)
         get.responseLimit = configurationLimit
         let current = try client.send(get)
+        try checkConfiguration(current, from: get)
+
+        let load = HTTPRequest(
+            method: "POST", endpoint: endpoint, path: "/load",
+            headers: [("Content-Type", "application/json"), ("Cache-Control", "must-revalidate")],
+            body: current.body, connectTimeout: min(connectTimeout, remaining()), timeout: remaining(), trust: trust)
+        return try loadAnswer(client.send(load), to: load, configurationBytes: current.body.count)
+    }
+
+    /// Refuses a `GET /config/` answer that cannot be sent back as it is (the fuzz target
+    /// FuzzJSON feeds it).
+    func checkConfiguration(_ current: HTTPResponse, from get: HTTPRequest) throws(ReloadError) {
+        let server = "Caddy at \(endpoint)"
         guard current.isSuccess else {
             throw ReloadError.httpStatus(current, to: get, server: server, unauthorizedFix: Self.unauthorizedFix)
         }
@@ -49,15 +61,13 @@ public struct CaddyReloadTarget: BlockingReloadTarget {
         guard current.json != nil else {
             throw ReloadError(.reloadFailed, "\(server) answered GET /config/ with something that is not JSON: \(get.redactor.excerpt(current.text, limit: 200))")
         }
+    }
 
-        let load = HTTPRequest(
-            method: "POST", endpoint: endpoint, path: "/load",
-            headers: [("Content-Type", "application/json"), ("Cache-Control", "must-revalidate")],
-            body: current.body, connectTimeout: min(connectTimeout, remaining()), timeout: remaining(), trust: trust)
-        let answer = try client.send(load)
+    /// What Caddy's answer to `POST /load` means.
+    func loadAnswer(_ answer: HTTPResponse, to load: HTTPRequest, configurationBytes: Int) throws(ReloadError) -> String {
         guard answer.isSuccess else {
-            throw ReloadError.httpStatus(answer, to: load, server: server, unauthorizedFix: Self.unauthorizedFix)
+            throw ReloadError.httpStatus(answer, to: load, server: "Caddy at \(endpoint)", unauthorizedFix: Self.unauthorizedFix)
         }
-        return "Caddy at \(endpoint) loaded its configuration again (\(current.body.count) bytes), re-reading its certificates"
+        return "Caddy at \(endpoint) loaded its configuration again (\(configurationBytes) bytes), re-reading its certificates"
     }
 }

@@ -132,7 +132,11 @@ public struct StalwartReloadTarget: BlockingReloadTarget {
 
     func reloadJMAP(_ client: HTTPClient, _ authorization: HTTPRequest.Authorization?, timeout: Double) throws(ReloadError) -> JMAPOutcome {
         let request = request("POST", "/jmap/", body: Array(Self.jmapBody.utf8), authorization, timeout: timeout)
-        let response = try client.send(request)
+        return try jmapAnswer(client.send(request), to: request)
+    }
+
+    /// What Stalwart's answer to the JMAP reload means (the fuzz target FuzzJSON feeds it).
+    func jmapAnswer(_ response: HTTPResponse, to request: HTTPRequest) throws(ReloadError) -> JMAPOutcome {
         let redactor = request.redactor
         let server = "Stalwart at \(endpoint)"
         if response.status == 404 || response.status == 405 {
@@ -203,7 +207,11 @@ public struct StalwartReloadTarget: BlockingReloadTarget {
 
     func reloadREST(_ client: HTTPClient, _ authorization: HTTPRequest.Authorization?, timeout: Double) throws(ReloadError) -> String {
         let request = request("GET", "/api/reload/certificate", body: nil, authorization, timeout: timeout)
-        let response = try client.send(request)
+        return try restAnswer(client.send(request), to: request)
+    }
+
+    /// What Stalwart 0.15's answer to the REST reload means (the fuzz target FuzzJSON feeds it).
+    func restAnswer(_ response: HTTPResponse, to request: HTTPRequest) throws(ReloadError) -> String {
         let redactor = request.redactor
         let server = "Stalwart at \(endpoint)"
         guard response.isSuccess else {

@@ -100,6 +100,11 @@ public struct StalwartRegistry: Sendable {
         } catch {
             return .failure(.failed(error))
         }
+        return registry(from: response, to: request, endpoint: endpoint)
+    }
+
+    /// The registry in Stalwart's answer to `read`'s request (the fuzz target FuzzJSON feeds it).
+    static func registry(from response: HTTPResponse, to request: HTTPRequest, endpoint: HTTPEndpoint) -> Result<StalwartRegistry, Unavailable> {
         let server = "Stalwart at \(endpoint)"
         if response.status == 404 || response.status == 405 {
             return .failure(.noRegistry("\(request.summary) answered \(response.status)"))

@@ -60,4 +60,18 @@ struct HTTPEndpointTests {
         #expect(redactor.excerpt(String(repeating: "x", count: 1000)).count <= 301)
         #expect(Redactor.base64(Array("admin:pw".utf8)) == "YWRtaW46cHc=")
     }
+
+    /// FuzzJSON's first find: the excerpt dropped control characters after scrubbing, so a
+    /// token echoed with NULs and DEL inside came out whole in a reload-unauthorized message.
+    @Test("a secret split by control characters or folded spaces does not come back together")
+    func redactorJoinedPieces() {
+        let token = "API_ZnV6ei1zZWNyZXQtdG9rZW4"
+        let redactor = Redactor(secrets: [token, "two  spaces"])
+        let echoed = #"{"detail":"You have to authenticate first. API_ZnV6e\#u{0}\#u{0}\#u{0}\#u{7f}i1zZWNyZXQtdG9rZW4"}"#
+        let excerpt = redactor.excerpt(echoed)
+        #expect(!excerpt.contains(token), "\(excerpt)")
+        #expect(excerpt.contains("[redacted]"))
+        #expect(redactor.excerpt("pw: two \t spaces!") == "pw: [redacted]!")
+        #expect(redactor.excerpt("say API_ZnV6ei1zZWNyZXQtdG9rZW4 again") == "say [redacted] again")
+    }
 }
