@@ -16,7 +16,9 @@
 #   5. systemctl reload with a broken configuration fails and the daemon keeps the old one;
 #      a fixed one is taken;
 #   6. the sandbox: a command target writing outside the state directory fails (EROFS) and a
-#      ReadWritePaths= drop-in lifts it; no "Failed to set thread priority" in the journal.
+#      ReadWritePaths= drop-in lifts it; no "Failed to set thread priority" in the journal;
+#   7. systemd reload faults against the real manager: a reload that fails, hangs, does not
+#      apply, a masked, inactive or missing unit, a caller without privilege (RELIABILITY.md).
 #
 #   sudo Tests/e2e/systemd-daemon.sh     # CERTRELOAD=path/to/binary to test another build
 set -euo pipefail
@@ -275,6 +277,62 @@ STARTS=$(grep -c '^Started certreload.service' <<<"$JOURNAL_TEXT" || true)
 e2e_log "'Failed to set thread priority' lines: errno=1 $EPERM_LINES, errno=13 $EACCES_LINES, over $STARTS start(s)"
 assert_eq "no 'Failed to set thread priority … errno=1' (setpriority refused by seccomp)" "0" "$EPERM_LINES"
 assert_lt "errno=13 (nice -4 without CAP_SYS_NICE) at most once per start" "$((STARTS + 1))" "$EACCES_LINES"
+
+e2e_section "7. systemd reload faults, against the real manager (issue 11)"
+# Units whose reload fails, hangs, does not exist, is masked or inactive; and a caller without
+# privilege. Each `certreload reload` must end within its bound (30 s for a systemd target)
+# with its stable code, and the message must name the unit.
+fault_unit() { # fault_unit NAME SERVICE-LINES
+    printf '[Unit]\nDescription=certreload e2e fault: %s\n[Service]\n%b\n' "$1" "$2" >"$E2E_TMP/fault-$1.service"
+    sd_put "$E2E_TMP/fault-$1.service" "/lib/systemd/system/certreload-fault-$1.service"
+}
+fault_unit fails 'ExecStart=/bin/sleep infinity\nExecReload=/bin/false'
+fault_unit hangs 'ExecStart=/bin/sleep infinity\nExecReload=/bin/sleep infinity\nTimeoutStartSec=infinity'
+fault_unit noreload 'ExecStart=/bin/sleep infinity'
+fault_unit inactive 'ExecStart=/bin/sleep infinity\nExecReload=/bin/true'
+fault_unit masked 'ExecStart=/bin/sleep infinity\nExecReload=/bin/true'
+fault_unit works 'ExecStart=/bin/sleep infinity\nExecReload=/bin/true'
+sd_exec systemctl daemon-reload
+sd_exec systemctl start certreload-fault-fails.service certreload-fault-hangs.service \
+    certreload-fault-noreload.service certreload-fault-works.service
+sd_exec systemctl mask --quiet certreload-fault-masked.service
+# Files outside certbot, owned by nobody, so the unprivileged run passes its check.
+sd_exec install -d -m 0755 /etc/certreload-e2e
+sd_exec install -o nobody -m 0600 "/etc/letsencrypt/live/$NAME/fullchain.pem" /etc/certreload-e2e/fullchain.pem
+sd_exec install -o nobody -m 0600 "/etc/letsencrypt/live/$NAME/privkey.pem" /etc/certreload-e2e/privkey.pem
+{
+    printf 'state-dir = "/tmp/certreload-faults-state"\n'
+    for fault in fails hangs noreload inactive masked missing works; do
+        printf '[target.%s]\ncert = "/etc/certreload-e2e/fullchain.pem"\nkey = "/etc/certreload-e2e/privkey.pem"\nuser = "nobody"\n' "$fault"
+        printf 'reload = { systemd = "certreload-fault-%s.service" }\n' "$fault"
+    done
+} >"$E2E_TMP/faults.toml"
+sd_put "$E2E_TMP/faults.toml" /etc/certreload-e2e/faults.toml 0644
+systemd_fault() { # systemd_fault FAULT EXPECTED-CODE [RUNNER...]: one reload, its code, time and unit named
+    local fault=$1 want=$2 out=$E2E_OUT/systemd-fault-$1.out start elapsed code
+    shift 2
+    start=$(e2e_now_ms)
+    sd_exec "$@" certreload reload --config /etc/certreload-e2e/faults.toml --force "${fault%-as-nobody}" >"$out" 2>&1 || true
+    elapsed=$(($(e2e_now_ms) - start))
+    code=$(grep -o '\[reload-[a-z-]*\]' "$out" | head -n1 | tr -d '[]' || true)
+    [[ -n $code ]] || { grep -q 'systemd ReloadUnit .*: done' "$out" && code=ok; }
+    assert_eq "systemd fault $fault: $want" "$want" "${code:-none}"
+    assert_lt "systemd fault $fault ends within its bound (30 s + start-up)" 35000 "$elapsed"
+    [[ $want == ok ]] || assert_contains "systemd fault $fault: the message names the unit" "certreload-fault-${fault%-as-nobody}.service" "$out"
+    printf 'reload systemd\t%s\t%s\t%s\n' "$fault (real systemd)" "${code:-none}" "$(awk -v ms="$elapsed" 'BEGIN { printf "%.1f", ms / 1000 }')" \
+        >>"${CERTRELOAD_FAULT_LEDGER:-/dev/null}"
+    e2e_log "$fault: $(grep -m1 'error \[' "$out" || head -n1 "$out") (${elapsed} ms)"
+}
+systemd_fault works ok
+systemd_fault fails reload-failed
+systemd_fault noreload reload-failed
+systemd_fault inactive reload-failed
+systemd_fault masked reload-failed
+systemd_fault missing reload-failed
+systemd_fault works-as-nobody reload-unauthorized setpriv --reuid=nobody --regid=nogroup --clear-groups
+systemd_fault hangs reload-timeout
+sd_exec systemctl stop certreload-fault-hangs.service certreload-fault-fails.service \
+    certreload-fault-noreload.service certreload-fault-works.service || true
 
 e2e_section "stop"
 STOP_MS=$(e2e_now_ms)
