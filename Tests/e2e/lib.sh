@@ -153,8 +153,42 @@ assert_file_lacks() {
     if [[ -z $hits ]]; then e2e_pass "$what"; else e2e_fail "$what" "no '$needle' in $# files" "found in: $(echo "$hits" | tr '\n' ' ')"; fi
 }
 
+# e2e_secret VALUE: a token or password this script hands certreload; e2e_finish checks that
+# no captured output holds it (nor the body of any private key under $E2E_TMP or the booted root).
+# (A file, so that a call inside $(…) counts too.)
+e2e_secret() { printf '%s\n' "$1" >>"$E2E_TMP/.secret-needles"; }
+
+# e2e_secret_sweep: greps everything certreload said or wrote for every secret — captured
+# stdout/stderr and journals ($E2E_OUT), state files — and fails on any hit. The peers' own
+# records (certbot's and pebble's logs, what a server stand-in received: stalwart_standin*,
+# standin-*) are not certreload's output and are left out.
+e2e_secret_sweep() {
+    local needles=$E2E_TMP/.secret-needles key files=() hits
+    touch "$needles"
+    # The first base64 line of each private key: a random 64-character string.
+    while IFS= read -r -d '' key; do
+        sed -n '2p' "$key" >>"$needles"
+    done < <(find "$E2E_TMP" ${SD_ROOT:+"$SD_ROOT/etc/letsencrypt/archive"} -type f \( -name 'privkey*.pem' -o -name '*.key' \) -print0 2>/dev/null)
+    sed -i '/^.\{0,7\}$/d' "$needles"  # nothing short enough to match by chance
+    while IFS= read -r -d '' key; do files+=("$key"); done < <(
+        find "$E2E_OUT" "$E2E_TMP" ${SD_ROOT:+"$SD_ROOT/var/lib/certreload"} -type f \( -path "$E2E_OUT/*" -o -name '*.state' \) \
+            ! -name 'certbot*.log' ! -path '*/pebble/*' ! -name 'standin-*' ! -name 'stalwart_standin*' -print0 2>/dev/null | sort -zu)
+    if ((${#files[@]} == 0)) || [[ ! -s $needles ]]; then return 0; fi
+    # The sweep itself can fail: a planted copy of the first secret must be found.
+    sed -n '1p' "$needles" >"$E2E_TMP/.sweep-canary"
+    grep -qF -f "$needles" "$E2E_TMP/.sweep-canary" || e2e_fail "the secret sweep finds a planted secret" "found" "not found"
+    rm -f "$E2E_TMP/.sweep-canary"
+    hits=$(grep -lF -f "$needles" -- "${files[@]}" 2>/dev/null || true)
+    if [[ -z $hits ]]; then
+        e2e_pass "no secret in any output: $(wc -l <"$needles") secrets (tokens, passwords, private keys) over ${#files[@]} captured files"
+    else
+        e2e_fail "no secret in any output" "no hit" "found in: $(echo "$hits" | tr '\n' ' ')"
+    fi
+}
+
 # e2e_finish: summary; exit status 0 only when nothing failed.
 e2e_finish() {
+    e2e_secret_sweep
     printf '\n%s: %d passed, %d failed' "${1:-summary}" "$E2E_PASSED" "$E2E_FAILED"
     if ((${E2E_SKIPPED:-0} > 0)); then printf ', %d skipped' "$E2E_SKIPPED"; fi
     printf '\n'

@@ -57,6 +57,7 @@ standin_start() {
 # secret_file NAME VALUE: a 0600 file holding VALUE (a token or a password).
 secret_file() {
     local file=$E2E_TMP/$1
+    e2e_secret "$2"
     (umask 077 && printf '%s\n' "$2" >"$file")
     echo "$file"
 }

@@ -73,6 +73,7 @@ sd_nginx "$NAME" "$HOST"
 assert_eq "before renewal: nginx.service serves version 1" "$V1" "$(served_sha256 "$SD_NGINX_PORT" "$HOST")"
 sd_stalwart "$TOKEN"
 TOKEN=$SD_STALWART_TOKEN  # the API key the stand-in made from that secret
+e2e_secret "$TOKEN"
 printf '%s' "$TOKEN" >"$E2E_TMP/stalwart.token"
 sd_put "$E2E_TMP/stalwart.token" /etc/certreload/stalwart.token 0600
 mkdir -p "$E2E_TMP/dropin"
