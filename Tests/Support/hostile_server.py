@@ -25,6 +25,10 @@ TLS modes (--cert/--key; the handshake is real OpenSSL through Python's ssl modu
                   that takes a while)
 SMTP modes:
   smtp-slow-greeting   a multi-line 220 greeting, one byte a second
+  smtp-starttls-refused      EHLO lists STARTTLS, then STARTTLS is answered
+                             "454 4.7.0 TLS not available due to local problem"
+  smtp-starttls-then-close   STARTTLS is answered 220, then the connection closes
+                             before the TLS handshake
 """
 import argparse
 import json
@@ -137,6 +141,26 @@ def serve(conn, args, contexts, started, stop):
                 conn.sendall(bytes([byte]))
                 time.sleep(1)
             return hold(conn, stop)
+        if mode in ("smtp-starttls-refused", "smtp-starttls-then-close"):
+            reader = conn.makefile("rb")
+            conn.sendall(b"220 mail.example.com ESMTP\r\n")
+            while not stop.is_set():
+                line = reader.readline(1024)
+                if not line:
+                    return
+                verb = line.strip().upper()
+                if verb.startswith(b"EHLO"):
+                    conn.sendall(b"250-mail.example.com\r\n250-PIPELINING\r\n250 STARTTLS\r\n")
+                elif verb == b"STARTTLS" and mode == "smtp-starttls-refused":
+                    conn.sendall(b"454 4.7.0 TLS not available due to local problem\r\n")
+                elif verb == b"STARTTLS":
+                    conn.sendall(b"220 2.0.0 Ready to start TLS\r\n")
+                    return
+                elif verb == b"QUIT":
+                    conn.sendall(b"221 2.0.0 Bye\r\n")
+                    return
+                else:
+                    conn.sendall(b"502 5.5.2 Error: command not recognized\r\n")
         if mode == "tls-close-mid-handshake":
             conn.recv(4096)  # the ClientHello
             return

@@ -9,7 +9,8 @@ import Testing
 struct VerifyFaultTests {
     static let faults = [
         "close-mid-handshake", "smtp-slow-greeting", "serves-untrusted-chain", "serves-expired", "serves-wrong-name",
-        "serves-old-then-new", "serves-old-past-timeout", "refused", "silent",
+        "serves-old-then-new", "serves-old-past-timeout", "refused", "silent", "starttls-refused",
+        "starttls-then-close",
     ]
 
     @Test("a verify fault ends within verify-timeout with its code", arguments: faults)
@@ -42,6 +43,8 @@ struct VerifyFaultTests {
             extra = served(1) + ["--new-cert", archive + "/fullchain2.pem", "--new-key", archive + "/privkey2.pem", "--switch-after", "30"]
             expected = "verify-stale"
         case "refused": mode = "refused"; expected = "verify-connect-failed"
+        case "starttls-refused": mode = "smtp-starttls-refused"; scheme = "smtp"; expected = "starttls-refused"
+        case "starttls-then-close": mode = "smtp-starttls-then-close"; scheme = "smtp"; expected = "verify-handshake-failed"
         default: mode = "silent"; expected = "verify-handshake-failed"
         }
         let server = mode == "refused" ? nil : try HostileServer(mode: mode, extra: extra)
