@@ -2,6 +2,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/decoder.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -84,4 +85,16 @@ EVP_PKEY *certreload_read_private_key(const unsigned char *pem, size_t length) {
     }
     BIO_free(bio);
     return key;
+}
+
+void certreload_release_thread_crypto(void) {
+    pthread_once(&key_decoder_once, certreload_make_key_decoder_key);
+    if (key_decoder_key_made) {
+        struct certreload_key_decoder *decoder = pthread_getspecific(key_decoder_key);
+        if (decoder != NULL) {
+            pthread_setspecific(key_decoder_key, NULL);
+            certreload_free_key_decoder(decoder);
+        }
+    }
+    OPENSSL_thread_stop();
 }
