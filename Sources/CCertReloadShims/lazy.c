@@ -39,20 +39,31 @@ static void *systemd_symbol(const char *name) {
     return systemd_library ? dlsym(systemd_library, name) : NULL;
 }
 
-/* The pointer is written once with the same value by any thread that races here. */
-#define FORWARD(lib, ret, name, params, args, failure)                          \
-    ret name params {                                                         \
-        static ret(*volatile real) params;                                    \
-        if (real == NULL) real = (ret(*) params)lib##_symbol(#name);          \
-        if (real == NULL) return failure;                                     \
-        return real args;                                                     \
+/* The function pointer, looked up on first use. Threads may race to the first call: each
+ * looks the symbol up and stores the same value. The pointer is an atomic (acquire/release),
+ * not a plain `volatile`: two threads reading and writing it at once was a data race
+ * (ThreadSanitizer, sd_notify from the watchdog timer and a status update). */
+#define LAZY_SYMBOL(lib, type, name)                                            \
+    static type real;                                                           \
+    type fn = __atomic_load_n(&real, __ATOMIC_ACQUIRE);                         \
+    if (fn == NULL) {                                                           \
+        fn = (type)lib##_symbol(name);                                          \
+        __atomic_store_n(&real, fn, __ATOMIC_RELEASE);                          \
     }
 
-#define FORWARD_VOID(lib, name, params, args)                                 \
-    void name params {                                                        \
-        static void(*volatile real) params;                                   \
-        if (real == NULL) real = (void(*) params)lib##_symbol(#name);         \
-        if (real != NULL) real args;                                          \
+#define FORWARD(lib, ret, name, params, args, failure)                          \
+    typedef ret(*name##_fn) params;                                             \
+    ret name params {                                                           \
+        LAZY_SYMBOL(lib, name##_fn, #name)                                      \
+        if (fn == NULL) return failure;                                         \
+        return fn args;                                                         \
+    }
+
+#define FORWARD_VOID(lib, name, params, args)                                   \
+    typedef void(*name##_fn) params;                                            \
+    void name params {                                                          \
+        LAZY_SYMBOL(lib, name##_fn, #name)                                      \
+        if (fn != NULL) fn args;                                                \
     }
 
 /* ---- libcurl ---- */
@@ -69,24 +80,24 @@ FORWARD_VOID(curl, curl_slist_free_all, (struct curl_slist *list), (list))
 
 /* curl_easy_setopt takes one argument whose type the option number says. */
 CURLcode curl_easy_setopt(CURL *handle, CURLoption option, ...) {
-    static CURLcode (*volatile real)(CURL *, CURLoption, ...);
-    if (real == NULL) real = (CURLcode(*)(CURL *, CURLoption, ...))curl_symbol("curl_easy_setopt");
-    if (real == NULL) return CURLE_FAILED_INIT;
+    typedef CURLcode (*setopt_fn)(CURL *, CURLoption, ...);
+    LAZY_SYMBOL(curl, setopt_fn, "curl_easy_setopt")
+    if (fn == NULL) return CURLE_FAILED_INIT;
     va_list ap;
     va_start(ap, option);
     CURLcode rc;
     if (option < CURLOPTTYPE_OBJECTPOINT) {
         long value = va_arg(ap, long);
-        rc = real(handle, option, value);
+        rc = fn(handle, option, value);
     } else if (option < CURLOPTTYPE_OFF_T) {
         void *value = va_arg(ap, void *); /* object and function pointers */
-        rc = real(handle, option, value);
+        rc = fn(handle, option, value);
     } else if (option < CURLOPTTYPE_BLOB) {
         curl_off_t value = va_arg(ap, curl_off_t);
-        rc = real(handle, option, value);
+        rc = fn(handle, option, value);
     } else {
         void *value = va_arg(ap, void *);
-        rc = real(handle, option, value);
+        rc = fn(handle, option, value);
     }
     va_end(ap);
     return rc;
@@ -94,14 +105,14 @@ CURLcode curl_easy_setopt(CURL *handle, CURLoption option, ...) {
 
 /* curl_easy_getinfo always takes one pointer. */
 CURLcode curl_easy_getinfo(CURL *handle, CURLINFO info, ...) {
-    static CURLcode (*volatile real)(CURL *, CURLINFO, ...);
-    if (real == NULL) real = (CURLcode(*)(CURL *, CURLINFO, ...))curl_symbol("curl_easy_getinfo");
-    if (real == NULL) return CURLE_FAILED_INIT;
+    typedef CURLcode (*getinfo_fn)(CURL *, CURLINFO, ...);
+    LAZY_SYMBOL(curl, getinfo_fn, "curl_easy_getinfo")
+    if (fn == NULL) return CURLE_FAILED_INIT;
     va_list ap;
     va_start(ap, info);
     void *pointer = va_arg(ap, void *);
     va_end(ap);
-    return real(handle, info, pointer);
+    return fn(handle, info, pointer);
 }
 
 /* ---- libsystemd ---- */

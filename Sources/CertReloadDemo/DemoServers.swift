@@ -92,15 +92,15 @@ public final class DemoTLSServer: Sendable {
 
     private let chainFile: String
     private let keyFile: String
-    private let context: Mutex<Context>
-    private let listener: Mutex<LoopbackListener?> = Mutex(nil)
+    private let context: Locked<Context>
+    private let listener: Locked<LoopbackListener?> = Locked(nil)
     private let reloads = Atomic<Int>(0)
 
     /// Loads `chainFile` (leaf first) and `keyFile` now; `reload()` loads them again.
     public init(chainFile: String, keyFile: String) throws {
         self.chainFile = chainFile
         self.keyFile = keyFile
-        self.context = Mutex(try DemoTLSServer.makeContext(chainFile: chainFile, keyFile: keyFile))
+        self.context = Locked(try DemoTLSServer.makeContext(chainFile: chainFile, keyFile: keyFile))
         let listener = try LoopbackListener(name: "tls") { [self] client in self.serve(client) }
         self.listener.withLock { $0 = listener }
     }

@@ -10,6 +10,7 @@
 # PACKAGING_MAX_EXPOSURE (default 2.4, as measured): the highest exposure score accepted for
 # the services; a hardening line lost raises the score and fails the test.
 set -euo pipefail
+# e2e-scope: package  (tests the installed package: skipped by run-all.sh --binary-only)
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

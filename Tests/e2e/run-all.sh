@@ -4,9 +4,14 @@
 # Prints a summary; exit status 1 if any script failed.
 #
 #   sudo Tests/e2e/run-all.sh [NAME...]     # NAME: check, or check.sh; default every script
+#   sudo Tests/e2e/run-all.sh --binary-only # every script but those marked `# e2e-scope: package`
+#                                           # (they test the .deb / install.sh in a booted
+#                                           # systemd root, not $CERTRELOAD as it is)
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 limit=${E2E_TEST_TIMEOUT:-600}
+binary_only=false
+if [[ ${1:-} == --binary-only ]]; then binary_only=true; shift; fi
 
 scripts=()
 if (($# > 0)); then
@@ -14,6 +19,7 @@ if (($# > 0)); then
 else
     for script in "$here"/*.sh; do
         case ${script##*/} in lib.sh | run-all.sh) continue ;; esac
+        if $binary_only && grep -q '^# e2e-scope: package' "$script"; then continue; fi
         scripts+=("$script")
     done
 fi

@@ -15,6 +15,7 @@
 #   sudo Tests/e2e/systemd-path.sh     # CERTRELOAD=path/to/binary to test another build
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# e2e-scope: package  (tests the installed package: skipped by run-all.sh --binary-only)
 # shellcheck source=lib.sh
 source "$here/lib.sh"
 # shellcheck source=systemd/lib.sh

@@ -11,4 +11,10 @@
 /// context for every key (OSSL_DECODER_CTX_new_for_pkey), far more than decoding the key.
 EVP_PKEY *certreload_read_private_key(const unsigned char *pem, size_t length);
 
+/// Frees this thread's OpenSSL state now (its key decoder, OpenSSL's error queue and other
+/// thread-local state: OPENSSL_thread_stop) instead of in the thread's exit destructors. For a
+/// thread that is about to hand its result over and end: once the result is seen the process
+/// may exit before those destructors ran, and LeakSanitizer then reports the error queue.
+void certreload_release_thread_crypto(void);
+
 #endif

@@ -129,9 +129,7 @@ public struct AccessFixSystem: Sendable {
             defer { closedir(dir) }
             var names: [String] = []
             while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-                }
+                let name = direntName(entry)
                 if name != "." && name != ".." { names.append(name) }
             }
             return names

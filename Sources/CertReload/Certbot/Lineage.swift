@@ -82,9 +82,7 @@ public struct CertbotDirectory: Sendable {
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
-            }
+            let name = direntName(entry)
             if name.hasPrefix(".") || name == "README" { continue }
             var entryInfo = stat()
             let full = Paths.join(liveDirectory, name)

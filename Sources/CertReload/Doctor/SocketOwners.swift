@@ -112,12 +112,12 @@ public enum SocketOwners {
         defer { closedir(proc) }
         var buffer = [CChar](repeating: 0, count: 128)
         while let entry = readdir(proc) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+            let name = direntName(entry)
             guard let pid = Int32(name) else { continue }
             let fdDirectory = "/proc/\(pid)/fd"
             guard let fds = opendir(fdDirectory) else { continue }
             while let fdEntry = readdir(fds) {
-                let fdName = withUnsafeBytes(of: fdEntry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+                let fdName = direntName(fdEntry)
                 guard fdName.first?.isNumber == true else { continue }
                 let count = readlink("\(fdDirectory)/\(fdName)", &buffer, buffer.count - 1)
                 guard count > 9 else { continue }

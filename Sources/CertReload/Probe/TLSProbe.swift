@@ -6,7 +6,6 @@ import Musl
 internal import COpenSSL
 internal import CCertReloadShims.TLS
 internal import CCertReloadShims.X509
-import Synchronization
 
 /// Whether the served chain leads to a trusted root; reported beside the probe, never a reason to fail it.
 public struct TrustEvaluation: Sendable, Equatable {
@@ -185,7 +184,7 @@ final class TLSClientContext: @unchecked Sendable {
     /// Contexts by trust-anchor file and that file's identity (inode, size, mtime), for the
     /// whole process: OpenSSL 3 takes ~11× longer than 1.1.1 to load a trust store (openssl
     /// issue #16878), so every probe shares one load; a CA file replaced on disk is loaded again.
-    private static let cache = Mutex<[String: TLSClientContext]>([:])
+    private static let cache = Locked<[String: TLSClientContext]>([:])
 
     static func shared(caFile: String?) throws(TLSFailure) -> TLSClientContext {
         let path = caFile ?? String(cString: X509_get_default_cert_file())

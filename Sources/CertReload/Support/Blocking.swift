@@ -1,3 +1,4 @@
+internal import CCertReloadShims.X509
 import Synchronization
 
 #if canImport(Glibc)
@@ -32,7 +33,11 @@ public enum Blocking {
         let result: Result<T, E> = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<T, E>, Never>) in
                 let started = DedicatedThread.start {
-                    continuation.resume(returning: Result { () throws(E) -> T in try body(flag) })
+                    let result = Result { () throws(E) -> T in try body(flag) }
+                    // This thread ends now: its OpenSSL state goes before the result is seen
+                    // (after that the process may exit while the thread is still unwinding).
+                    certreload_release_thread_crypto()
+                    continuation.resume(returning: result)
                 }
                 if !started {
                     // No thread could be made (EAGAIN: the process or user limit): run here

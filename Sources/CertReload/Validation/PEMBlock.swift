@@ -1,4 +1,3 @@
-import Synchronization
 
 /// One `-----BEGIN X-----` … `-----END X-----` block of a PEM file.
 struct PEMBlock {
@@ -54,7 +53,7 @@ struct PEMBlock {
 final class CertificateCache: Sendable {
     static let shared = CertificateCache()
 
-    private let entries = Mutex<[[UInt8]: Certificate]>([:])
+    private let entries = Locked<[[UInt8]: Certificate]>([:])
 
     func certificate(for block: [UInt8]) -> Certificate? {
         if let hit = entries.withLock({ $0[block] }) { return hit }

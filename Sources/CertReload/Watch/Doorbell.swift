@@ -1,4 +1,3 @@
-import Synchronization
 
 /// A wake-up that is remembered until someone waits for it: `ring()` never blocks, and
 /// rings while nobody waits collapse into one.
@@ -11,7 +10,7 @@ final class Doorbell: Sendable {
         var waiterID = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init() {}
 

@@ -381,12 +381,12 @@ final class LineageSlot: Sendable {
     let name: String
     let source: LineageSource
     let changes = Doorbell()
-    private let latest: Mutex<LineageSnapshot>
+    private let latest: Locked<LineageSnapshot>
 
     init(name: String, source: LineageSource) {
         self.name = name
         self.source = source
-        latest = Mutex(LineageSnapshot.inspect(source))
+        latest = Locked(LineageSnapshot.inspect(source))
     }
 
     var snapshot: LineageSnapshot {

@@ -1,4 +1,3 @@
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -22,7 +21,7 @@ final class WatchStatus: Sendable {
         }
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     private let publish: @Sendable (String) -> Void
 
     init(publish: @escaping @Sendable (String) -> Void) {

@@ -75,7 +75,7 @@ enum TOMLCompliance {
         defer { closedir(handle) }
         var found: [String] = []
         while let entry = readdir(handle) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = direntName(entry)
             if name == "." || name == ".." { continue }
             let path = directory + "/" + name
             if entry.pointee.d_type == UInt8(DT_DIR) {

@@ -23,7 +23,7 @@ struct StateStoreTests {
         let dir = try #require(opendir(root + "/state"))
         var names: [String] = []
         while let entry = readdir(dir) {
-            names.append(withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) })
+            names.append(direntName(entry))
         }
         closedir(dir)
         #expect(names.filter { !$0.hasPrefix(".") } == ["mail.state"])

@@ -55,7 +55,7 @@ func openDescriptorCount() -> Int {
     defer { closedir(dir) }
     var count = 0
     while let entry = readdir(dir) {
-        if entry.pointee.d_name.0 != 46 { count += 1 }  // not "." or ".."
+        if direntName(entry).first != "." { count += 1 }  // not "." or ".."
     }
     return count - 1  // the directory stream's own descriptor
 }

@@ -2,7 +2,6 @@
 import CertReloadDemo
 import Glibc
 import Logging
-import Synchronization
 import Testing
 
 /// Faults in the servers certreload reloads (issue 11): each HTTP-based reload kind against
@@ -190,7 +189,7 @@ struct CapturedLog {
 /// Every fault injected in this run, with its outcome: written to $CERTRELOAD_FAULT_LEDGER
 /// (one tab-separated line each) when set, for RELIABILITY.md.
 enum FaultLedger {
-    static let lock = Mutex(())
+    static let lock = Locked(())
     static func record(_ subject: String, _ fault: String, outcome: String, seconds: Double) {
         guard let path = getenv("CERTRELOAD_FAULT_LEDGER").map({ String(cString: $0) }) else { return }
         let line = "\(subject)\t\(fault)\t\(outcome)\t\(Int((seconds * 10).rounded()) / 10).\(Int((seconds * 10).rounded()) % 10)\n"

@@ -1,5 +1,4 @@
 import Logging
-import Synchronization
 @testable import CertReload
 @testable import CertReloadDemo
 
@@ -12,7 +11,7 @@ import Musl
 /// A log handler that keeps every message, for asserting what an administrator would read.
 struct CapturingLogHandler: LogHandler {
     final class Store: Sendable {
-        let entries = Mutex<[(Logger.Level, String, Logger.Metadata)]>([])
+        let entries = Locked<[(Logger.Level, String, Logger.Metadata)]>([])
         var messages: [String] { entries.withLock { $0.map(\.1) } }
         /// Messages at info and above (what an administrator sees by default).
         var infoMessages: [String] { entries.withLock { $0.filter { $0.0 >= .info }.map(\.1) } }

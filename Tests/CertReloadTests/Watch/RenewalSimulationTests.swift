@@ -1,5 +1,4 @@
 import Logging
-import Synchronization
 import Testing
 
 @testable import CertReload
@@ -82,7 +81,7 @@ struct WatchRenewalSimulationTests {
             inotify.watch(certbotDirectory: configuration.certbotDirectory, lineages: configuration.targets.flatMap(\.lineages))
         }
         let count = Self.renewals
-        let pauses = Mutex(SystemRandomNumberGenerator())
+        let pauses = Locked(SystemRandomNumberGenerator())
         let simulator = RenewalSimulator(fixture: fixture, lineage: "example.com") {
             pauses.withLock { random in
                 // Mostly short; now and then longer than the settle window, so that the loop

@@ -23,7 +23,7 @@ struct SlowTargetWatchdogTests {
         defer { closedir(directory) }
         var found: [Int32] = []
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = direntName(entry)
             guard let pid = Int32(name) else { continue }
             let fd = open("/proc/\(pid)/cmdline", O_RDONLY)
             guard fd >= 0 else { continue }

@@ -1,5 +1,4 @@
 import Logging
-import Synchronization
 
 @testable import CertReload
 @testable import CertReloadDemo
@@ -33,7 +32,7 @@ func within<T: Sendable>(
 
 /// A queue of values a test awaits one by one, with a timeout.
 final class Mailbox<Value: Sendable>: Sendable {
-    private let state = Mutex<(values: [Value], all: [Value])>(([], []))
+    private let state = Locked<(values: [Value], all: [Value])>(([], []))
     private let bell = Doorbell()
 
     func post(_ value: Value) {
@@ -80,10 +79,10 @@ final class CountingRunner: WatchTargetRunner {
     let calls = Mailbox<RunnerCall>()
     /// Target names, as each reload returns.
     let finished = Mailbox<String>()
-    private let behaviours: Mutex<[String: Behaviour]>
+    private let behaviours: Locked<[String: Behaviour]>
 
     init(_ behaviours: [String: Behaviour] = [:]) {
-        self.behaviours = Mutex(behaviours)
+        self.behaviours = Locked(behaviours)
     }
 
     func run(
