@@ -34,10 +34,42 @@ struct decoder_pool {
     const char *input;
     const char *structure;
     int selection;
+    /* The key type the decoder is built for ("" any: it then tries every key manager, which
+     * costs several times more to build). */
+    char keytype[80];
 };
 
-static struct decoder_pool private_keys = {PTHREAD_MUTEX_INITIALIZER, NULL, "PEM", NULL, EVP_PKEY_KEYPAIR};
-static struct decoder_pool public_keys = {PTHREAD_MUTEX_INITIALIZER, NULL, "DER", "SubjectPublicKeyInfo", EVP_PKEY_PUBLIC_KEY};
+static struct decoder_pool private_keys = {PTHREAD_MUTEX_INITIALIZER, NULL, "PEM", NULL, EVP_PKEY_KEYPAIR, ""};
+
+/* Public keys: one pool per key type, as d2i_X509 builds its decoder for the algorithm the
+ * certificate names (rsaEncryption, id-ecPublicKey, ED25519, …). */
+#define PUBLIC_POOLS 8
+static pthread_mutex_t public_pools_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct decoder_pool public_pools[PUBLIC_POOLS];
+static int public_pool_count;
+
+/* The pool for `keytype`, NULL when PUBLIC_POOLS types are already pooled. */
+static struct decoder_pool *public_pool(const char *keytype) {
+    struct decoder_pool *pool = NULL;
+    pthread_mutex_lock(&public_pools_lock);
+    for (int index = 0; index < public_pool_count; index++) {
+        if (strcmp(public_pools[index].keytype, keytype) == 0) {
+            pool = &public_pools[index];
+            break;
+        }
+    }
+    if (pool == NULL && public_pool_count < PUBLIC_POOLS && strlen(keytype) < sizeof pool->keytype) {
+        pool = &public_pools[public_pool_count++];
+        pthread_mutex_init(&pool->lock, NULL);
+        pool->free = NULL;
+        pool->input = "DER";
+        pool->structure = "SubjectPublicKeyInfo";
+        pool->selection = EVP_PKEY_PUBLIC_KEY;
+        strcpy(pool->keytype, keytype);
+    }
+    pthread_mutex_unlock(&public_pools_lock);
+    return pool;
+}
 
 static struct decoder_slot *decoder_take(struct decoder_pool *pool) {
     pthread_mutex_lock(&pool->lock);
@@ -47,8 +79,8 @@ static struct decoder_slot *decoder_take(struct decoder_pool *pool) {
     if (slot != NULL) return slot;
     slot = calloc(1, sizeof *slot);
     if (slot == NULL) return NULL;
-    slot->context = OSSL_DECODER_CTX_new_for_pkey(&slot->decoded, pool->input, pool->structure, NULL,
-                                                  pool->selection, NULL, NULL);
+    slot->context = OSSL_DECODER_CTX_new_for_pkey(&slot->decoded, pool->input, pool->structure,
+                                                  pool->keytype[0] ? pool->keytype : NULL, pool->selection, NULL, NULL);
     if (slot->context == NULL || !OSSL_DECODER_CTX_set_passphrase_cb(slot->context, certreload_no_passphrase, NULL)) {
         OSSL_DECODER_CTX_free(slot->context);
         free(slot);
@@ -139,10 +171,23 @@ X509 *certreload_read_certificate_bare(const unsigned char *pem, size_t length) 
 }
 
 EVP_PKEY *certreload_x509_public_key(X509 *cert) {
+    X509_PUBKEY *spki_field = X509_get_X509_PUBKEY(cert);
+    ASN1_OBJECT *algorithm = NULL;
+    if (spki_field == NULL || !X509_PUBKEY_get0_param(&algorithm, NULL, NULL, NULL, spki_field)) return NULL;
+    /* The name d2i_X509 gives its decoder (x509_pubkey_ex_d2i_ex in crypto/x509/x_pubkey.c). */
+    char keytype[80];
+    if (OBJ_obj2txt(keytype, sizeof keytype, algorithm, 0) <= 0) keytype[0] = 0;
     unsigned char *spki = NULL;
-    int spki_length = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(cert), &spki);
+    int spki_length = i2d_X509_PUBKEY(spki_field, &spki);
     if (spki_length <= 0) return NULL;
-    struct decoder_slot *slot = decoder_take(&public_keys);
+    /* More key types than pools: a context of a one-off pool, freed after use. */
+    struct decoder_pool *pool = public_pool(keytype);
+    struct decoder_pool one_off = {PTHREAD_MUTEX_INITIALIZER, NULL, "DER", "SubjectPublicKeyInfo", EVP_PKEY_PUBLIC_KEY, ""};
+    if (pool == NULL) {
+        pool = &one_off;
+        if (strlen(keytype) < sizeof one_off.keytype) strcpy(one_off.keytype, keytype);
+    }
+    struct decoder_slot *slot = decoder_take(pool);
     EVP_PKEY *key = NULL;
     if (slot != NULL) {
         const unsigned char *cursor = spki;
@@ -154,7 +199,12 @@ EVP_PKEY *certreload_x509_public_key(X509 *cert) {
             EVP_PKEY_free(slot->decoded);
         }
         slot->decoded = NULL;
-        decoder_give_back(&public_keys, slot);
+        if (pool == &one_off) {
+            OSSL_DECODER_CTX_free(slot->context);
+            free(slot);
+        } else {
+            decoder_give_back(pool, slot);
+        }
     }
     OPENSSL_free(spki);
     return key;
