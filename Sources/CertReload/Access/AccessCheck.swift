@@ -34,10 +34,30 @@ public enum AccessMethod: String, Sendable {
 
 /// The ordered steps of opening a resolved file: every directory on every hop, then the file.
 public func accessSteps(for file: ResolvedFile) -> [AccessStep] {
+    var ancestors: [String: [String]] = [:]
+    return accessSteps(for: file, ancestors: &ancestors)
+}
+
+/// The steps of each file; the files of one lineage share their directories, whose
+/// ancestors are listed once.
+public func accessSteps(for files: [ResolvedFile]) -> [[AccessStep]] {
+    var ancestors: [String: [String]] = [:]
+    return files.map { accessSteps(for: $0, ancestors: &ancestors) }
+}
+
+private func accessSteps(for file: ResolvedFile, ancestors: inout [String: [String]]) -> [AccessStep] {
     var steps: [AccessStep] = []
     var seen: Set<String> = []
     for hop in file.hops {
-        for directory in Paths.ancestors(including: Paths.directory(of: hop)) where seen.insert(directory).inserted {
+        let directory = Paths.directory(of: hop)
+        let chain: [String]
+        if let known = ancestors[directory] {
+            chain = known
+        } else {
+            chain = Paths.ancestors(including: directory)
+            ancestors[directory] = chain
+        }
+        for directory in chain where seen.insert(directory).inserted {
             steps.append(AccessStep(directory, .traverse))
         }
     }

@@ -84,10 +84,16 @@ public struct CertbotDirectory: Sendable {
         while let entry = readdir(dir) {
             let name = direntName(entry)
             if name.hasPrefix(".") || name == "README" { continue }
-            var entryInfo = stat()
-            let full = Paths.join(liveDirectory, name)
-            guard stat(full, &entryInfo) == 0, (entryInfo.st_mode & S_IFMT) == S_IFDIR else {
-                continue
+            // The entry's type from readdir when the file system gives it; stat for links
+            // (a linked lineage directory counts) and file systems that do not.
+            let type = entry.pointee.d_type
+            if type != UInt8(DT_DIR) {
+                guard type == UInt8(DT_UNKNOWN) || type == UInt8(DT_LNK) else { continue }
+                var entryInfo = stat()
+                let full = Paths.join(liveDirectory, name)
+                guard stat(full, &entryInfo) == 0, (entryInfo.st_mode & S_IFMT) == S_IFDIR else {
+                    continue
+                }
             }
             names.append(name)
         }

@@ -1,3 +1,5 @@
+import Dispatch
+
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -61,6 +63,9 @@ public struct Checker: Sendable {
     /// nil: try when possible (root, or the account itself), else evaluate.
     public var accessMethod: AccessMethod?
 
+    /// From this many lineages on, the access probe runs beside the validation.
+    static let backgroundProbeMinimum = 32
+
     public init(options: CheckOptions, accessMethod: AccessMethod? = nil) {
         self.options = options
         self.accessMethod = accessMethod
@@ -71,37 +76,48 @@ public struct Checker: Sendable {
         let validator = LineageValidator(
             hostnames: options.hostnames, probeHosts: options.probeHosts, warnDays: options.warnDays, now: options.now)
 
-        // Resolution and validation are independent per lineage: use every core.
-        var reports = sources.parallelMap { source in
-            Checker.resolveAndValidate(source, validator: validator)
+        // Resolution (links, reads) and the access steps of each file: independent per
+        // lineage, on every core.
+        let resolved = sources.parallelMap { source in
+            let lineage = Checker.resolve(source)
+            return (lineage: lineage, steps: accessSteps(for: Checker.accessibleFiles(lineage.files)))
         }
 
-        // Access: one batch for everything, so root forks one probe child per run.
+        // Access: one batch for everything, so root forks one probe child per run. With many
+        // lineages the probe runs on a thread of its own while they are validated (it mostly
+        // waits for the child, whose system calls then overlap the validation).
         let oracle = AccessOracle(account: account, method: accessMethod)
         var allSteps: [AccessStep] = []
         var known: Set<AccessStep> = []
-        var stepsPerLineage: [[[AccessStep]]] = []
-        for report in reports {
-            var perFile: [[AccessStep]] = []
-            for file in accessibleFiles(report) {
-                let steps = accessSteps(for: file)
-                perFile.append(steps)
+        for lineage in resolved {
+            for steps in lineage.steps {
                 for step in steps where known.insert(step).inserted { allSteps.append(step) }
             }
-            stepsPerLineage.append(perFile)
         }
-        let codes = try oracle.results(for: allSteps)
-        var results: [AccessStep: Int32] = [:]
-        results.reserveCapacity(allSteps.count)
-        for (step, code) in zip(allSteps, codes) { results[step] = code }
+        let probe = DeferredResult(inBackground: resolved.count >= Checker.backgroundProbeMinimum) { [allSteps] () throws(SystemError) -> [Int32] in
+            try oracle.results(for: allSteps)
+        }
+
+        let validated = resolved.parallelMap { lineage in lineage.lineage.validated(by: validator) }
+
+        let codes = try probe.value()
+        let results: [AccessStep: Int32] = {
+            var table: [AccessStep: Int32] = [:]
+            table.reserveCapacity(allSteps.count)
+            for (step, code) in zip(allSteps, codes) { table[step] = code }
+            return table
+        }()
 
         let analysis = AccessAnalysis(account: account, method: oracle.method)
+        let accessProblems = Array(validated.indices).parallelMap { index in
+            analysis.problems(
+                files: Checker.accessibleFiles(validated[index].files), stepsByFile: resolved[index].steps, results: results)
+        }
+        var reports = validated
         for index in reports.indices {
-            let files = accessibleFiles(reports[index])
-            let accessProblems = analysis.problems(files: files, stepsByFile: stepsPerLineage[index], results: results)
             // Access problems come right after resolution problems: they are the first thing to fix.
             let resolutionCount = reports[index].problems.prefix { ProblemCode.resolution.contains($0.code) }.count
-            reports[index].problems.insert(contentsOf: accessProblems, at: resolutionCount)
+            reports[index].problems.insert(contentsOf: accessProblems[index], at: resolutionCount)
             reports[index].fixPlan = Checker.fixPlan(for: reports[index], account: account)
         }
         return CheckReport(
@@ -119,15 +135,20 @@ public struct Checker: Sendable {
         return plan.isEmpty ? nil : plan
     }
 
-    private func accessibleFiles(_ report: LineageReport) -> [ResolvedFile] {
+    private static func accessibleFiles(_ files: [LineageFile: ResolvedFile]) -> [ResolvedFile] {
         LineageFile.allCases.compactMap { kind in
-            guard let file = report.files[kind], file.info != nil else { return nil }
+            guard let file = files[kind], file.info != nil else { return nil }
             if let problem = file.problem, problem.code != .unreadable && problem.code != .badPEM { return nil }
             return file
         }
     }
 
     static func resolveAndValidate(_ source: LineageSource, validator: LineageValidator) -> LineageReport {
+        resolve(source).validated(by: validator)
+    }
+
+    /// Follows the links of one lineage and reads its files; the problems of resolution.
+    static func resolve(_ source: LineageSource) -> ResolvedLineage {
         let resolver = LinkResolver()
         var files: [LineageFile: ResolvedFile] = [:]
         var problems: [Problem] = []
@@ -160,8 +181,45 @@ public struct Checker: Sendable {
             }
         }
 
+        return ResolvedLineage(source: source, version: version, files: files, problems: problems)
+    }
+}
+
+/// One lineage after resolution, before validation.
+struct ResolvedLineage: Sendable {
+    var source: LineageSource
+    var version: Int?
+    var files: [LineageFile: ResolvedFile]
+    var problems: [Problem]
+
+    func validated(by validator: LineageValidator) -> LineageReport {
         let (summary, validationProblems) = validator.validate(files, isCertbot: source.isCertbot)
-        problems.append(contentsOf: validationProblems)
-        return LineageReport(source: source, version: version, certificate: summary, problems: problems, files: files)
+        return LineageReport(
+            source: source, version: version, certificate: summary, problems: problems + validationProblems, files: files)
+    }
+}
+
+/// A value computed now, or on a thread of its own and waited for with `value()`.
+///
+/// `@unchecked Sendable`: `result` is written once, before `done` is signalled, and read only
+/// after waiting for it.
+private final class DeferredResult<T: Sendable>: @unchecked Sendable {
+    private var result: Result<T, SystemError>?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(inBackground: Bool, _ body: @escaping @Sendable () throws(SystemError) -> T) {
+        let started = inBackground && DedicatedThread.start { [self] in
+            result = Result { () throws(SystemError) -> T in try body() }
+            done.signal()
+        }
+        if !started {
+            result = Result { () throws(SystemError) -> T in try body() }
+            done.signal()
+        }
+    }
+
+    func value() throws(SystemError) -> T {
+        done.wait()
+        return try result!.get()
     }
 }

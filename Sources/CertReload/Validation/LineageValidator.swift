@@ -47,9 +47,10 @@ public struct LineageValidator: Sendable {
     public func validate(_ files: [LineageFile: ResolvedFile], isCertbot: Bool) -> (CertificateSummary?, [Problem]) {
         var problems: [Problem] = []
 
+        var blocks = ParsedBlocks()
         func parsed(_ kind: LineageFile) -> [Certificate]? {
             guard let file = files[kind], file.problem == nil, let bytes = file.contents else { return nil }
-            let (certificates, error) = Certificate.parseAll(pem: bytes)
+            let (certificates, error) = Certificate.parseAll(pem: bytes, leafFirst: kind != .chain, parsed: &blocks)
             if let error {
                 problems.append(Problem(
                     .error, .badPEM, path: file.realPath,

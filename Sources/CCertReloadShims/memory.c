@@ -1,0 +1,12 @@
+#include "certreload_memory.h"
+
+#include <stdlib.h> /* defines __GLIBC__ with glibc */
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+void certreload_release_free_memory(void) {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
