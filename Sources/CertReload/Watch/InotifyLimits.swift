@@ -42,16 +42,18 @@ public enum InotifyLimits {
     /// A value to suggest: at least double the current one and room for what was needed.
     static func suggested(current: Int?, needed: Int) -> Int {
         guard let current else { return max(8192, needed * 2) }
-        return max(current * 2, current + needed, 128)
+        return max(current * 2, current + needed, 8192)
     }
 
     /// The message for the watch limit: the path that could not be watched, the user, the
     /// sysctl and its value, how many watches were needed, what certreload does instead, and
     /// the fix (sysctl now, a sysctl.d line for good).
+    /// `limit` is the limit in effect (default: read from /proc/sys now).
     public static func watchLimitMessage(
-        path: String, needed: Int, inPlace: Int, polled: [String], pollInterval: Duration
+        path: String, needed: Int, inPlace: Int, polled: [String], pollInterval: Duration,
+        limit: (sysctl: String, value: Int?, host: Int?)? = nil
     ) -> (message: String, fix: String) {
-        let (sysctl, value, host) = effective(.watches)
+        let (sysctl, value, host) = limit ?? effective(.watches)
         let user = Account.current().name
         let shown = value.map(String.init) ?? "unknown"
         var message =
@@ -88,7 +90,8 @@ public enum InotifyLimits {
 
     private static func fixText(sysctl: String, value: Int, afterwards: String) -> String {
         guard sysctl.hasPrefix("fs.") else {
-            return "raise it in the user namespace certreload runs in: echo \(value) > /proc/sys/\(sysctl.replacingDots); \(afterwards)"
+            // The namespace's own limit is the lower one: the host's sysctl would not help.
+            return "raise it in the user namespace certreload runs in (from that namespace, as its owner): echo \(value) > /proc/sys/\(sysctl.replacingDots); \(afterwards)"
         }
         return "sysctl \(sysctl)=\(value)   # now; and for good: echo '\(sysctl) = \(value)' > /etc/sysctl.d/90-certreload-inotify.conf — \(afterwards)"
     }
