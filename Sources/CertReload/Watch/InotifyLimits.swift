@@ -24,9 +24,15 @@ public enum InotifyLimits {
 
     /// The value of a sysctl (`fs.inotify.max_user_watches`), read from /proc/sys; nil when unreadable.
     public static func value(_ sysctl: String) -> Int? {
+        // /proc/sys files report size 0 (SafeFile would read nothing): read up to 64 bytes.
         let path = "/proc/sys/" + sysctl.split(separator: ".").joined(separator: "/")
-        guard case .success(let bytes) = SafeFile.read(path, limit: 64) else { return nil }
-        return Int(String(decoding: bytes, as: UTF8.self).trimmingSpacesAndNewlines)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let count = buffer.withUnsafeMutableBytes { SystemCall.read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return nil }
+        return Int(String(decoding: buffer.prefix(count), as: UTF8.self).trimmingSpacesAndNewlines)
     }
 
     /// The limit in effect and the sysctl that sets it: the host's, or this user namespace's
