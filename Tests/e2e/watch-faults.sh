@@ -9,8 +9,9 @@
 #      renewal is reloaded once, through inotify.
 #   2. no inotify instance at all (user.max_inotify_instances = 0 in the namespace): the log
 #      names max_inotify_instances; a renewal is noticed by polling, reloaded once.
-#   3. the wall clock set back 1 day, then forward 60 days, while watching (libfaketime in
-#      the daemon only, CLOCK_MONOTONIC not faked; certificates live 70 days, warn-days 14):
+#   3. the wall clock set back 1 day, then forward 60 days, while watching (the daemon's
+#      wall clock only, through Tests/Support/wallclock_shift.c; monotonic clocks and timers
+#      real; certificates live 70 days, warn-days 14):
 #      a renewal while the clock is a day behind is not-yet-valid and not reloaded; after the
 #      jump forward it is reloaded exactly once and expiring-soon is logged; a renewal at +60
 #      days is reloaded once; the clock set right again reloads nothing.
@@ -194,33 +195,27 @@ fi
 
 # ---------------------------------------------------------------------------------------------
 e2e_section "3. the wall clock set back 1 day, then forward 60 days, while watching"
-if ! command -v faketime >/dev/null 2>&1; then
-    e2e_skip "the clock-jump run" "libfaketime is not installed (scripts/install-deps --test installs faketime)"
+SHIFT_LIB=$E2E_TMP/wallclock_shift.so
+if ! command -v gcc >/dev/null 2>&1 || ! gcc -shared -fPIC -O2 -o "$SHIFT_LIB" "$E2E_ROOT/Tests/Support/wallclock_shift.c" -ldl 2>"$E2E_OUT/gcc.err"; then
+    e2e_skip "the clock-jump run" "cannot build Tests/Support/wallclock_shift.c (scripts/install-deps --test installs gcc): $(head -c 300 "$E2E_OUT/gcc.err" 2>/dev/null)"
 else
     S3=$E2E_TMP/state-clock
     write_config "$S3"
-    CLOCK=$E2E_TMP/faketime
-    echo "+0" >"$CLOCK"
-    # The daemon reads its wall clock through libfaketime, re-reading $CLOCK at every call;
-    # the monotonic clocks (timers, settle window, backoff) stay real. Through the `faketime`
-    # wrapper, not a bare LD_PRELOAD: without FAKETIME_SHARED in its environment at exec,
-    # libfaketime's constructor setenv()s it, which moves `environ` to the heap, and Swift on
-    # Linux finds argv by walking back from `environ`: CommandLine.arguments comes out empty
-    # (certreload prints its help). The wrapper sets FAKETIME_SHARED before exec; `env -u
-    # FAKETIME` leaves the timestamp file in charge.
+    CLOCK=$E2E_TMP/wallclock-shift
+    echo 0 >"$CLOCK"
+    # The daemon's wall clock (time, gettimeofday, CLOCK_REALTIME) is shifted by the seconds in
+    # $CLOCK, read at every call; its monotonic clocks and timers (settle window, backoff,
+    # recheck) stay real, as when an administrator sets the system clock. libfaketime cannot
+    # do this to certreload: Tests/Support/wallclock_shift.c says why.
     B=$(reloads)
-    daemon_start clock faketime -f +0 env -u FAKETIME FAKETIME_TIMESTAMP_FILE="$CLOCK" FAKETIME_NO_CACHE=1 DONT_FAKE_MONOTONIC=1
-    WRAPPER=$DPID
-    e2e_wait_until 10 "certreload under the faketime wrapper" pgrep -P "$WRAPPER" || show_daemon
-    DPID=$(pgrep -P "$WRAPPER" | head -n 1)
-    e2e_defer "e2e_stop_pid $DPID 15"
-    assert_eq "the daemon runs as certreload under the wrapper" "certreload" "$(cat "/proc/$DPID/comm" 2>/dev/null)"
+    daemon_start clock env LD_PRELOAD="$SHIFT_LIB" WALLCLOCK_SHIFT_FILE="$CLOCK"
+    assert_eq "the shifted clock reaches the daemon" "yes" "$(grep -q "wallclock_shift.so" "/proc/$DPID/maps" 2>/dev/null && echo yes || echo no)"
     e2e_wait_until 30 "the first pass (a reload: no record yet)" reloads_at_least $((B + 1)) || show_daemon
     assert_eq "the first pass: one reload" "$((B + 1))" "$(reloads)"
     assert_eq "70 days left at the real time: no expiry warning" "0" "$(log_count "certreload_code=expiring-soon")"
     # Back one day: certbot (at the real time) renews; to the daemon the new certificate's
     # notBefore is a day in the future.
-    echo "-1d" >"$CLOCK"
+    echo $((-86400)) >"$CLOCK"
     B=$(reloads)
     renew
     V2_SHA=$NEW_SHA
@@ -232,7 +227,7 @@ else
     assert_eq "the record still names the previous certificate" "no" "$(deployed_is "$S3" "$V2_SHA" && echo yes || echo no)"
     # Forward 60 days (61 from the moment before): the pending certificate is valid again, and
     # now within warn-days (70 - 60 = 10 days left).
-    echo "+60d" >"$CLOCK"
+    echo $((60 * 86400)) >"$CLOCK"
     T=$(e2e_now_ms)
     e2e_wait_until 30 "the pending renewal to be reloaded after the jump forward" reloads_at_least $((B + 1)) || show_daemon
     e2e_log "jump forward: pending renewal reloaded $(($(e2e_now_ms) - T)) ms later"
@@ -251,13 +246,12 @@ else
     hold 4 "one reload for the renewal at +60 days" reloads_are $((B + 1)) || true
     at60_reloads=$(($(reloads) - B))
     # The clock set right again: nothing to reload.
-    echo "+0" >"$CLOCK"
+    echo 0 >"$CLOCK"
     B=$(reloads)
     hold 7 "the clock set right again (two rechecks): no reload" reloads_are "$B" || true
     back_again=$(($(reloads) - B))
     assert_eq "the daemon still runs" "yes" "$(pid_alive "$DPID" && echo yes || echo no)"
     daemon_stop
-    e2e_stop_pid "$WRAPPER" 10
     ledger "wall clock -1 day, renewal" "not-yet-valid, reloaded x$back_reloads (kept pending)"
     ledger "wall clock +60 days" "pending renewal reloaded x$forward_reloads; expiring-soon logged; next renewal reloaded x$at60_reloads"
     ledger "wall clock set right again" "reloaded x$back_again"
