@@ -73,15 +73,19 @@ assert_has() {
 }
 # hold SECONDS WHAT COMMAND...: COMMAND keeps succeeding for SECONDS (polled every 0.1 s).
 hold() {
-    local seconds=$1 what=$2
+    local seconds=$1 what=$2 start end now
     shift 2
-    local deadline=$(($(e2e_now_ms) + seconds * 1000))
-    while (($(e2e_now_ms) < deadline)); do
+    # bash's own clock (no fork per poll: a failed `date` must not end the script)
+    start=${EPOCHREALTIME/./}
+    end=$((start + seconds * 1000000))
+    now=$start
+    while ((now < end)); do
         if ! "$@" >/dev/null 2>&1; then
-            e2e_fail "$what (held for ${seconds}s)" "true throughout" "false after $(((seconds * 1000 - (deadline - $(e2e_now_ms))) / 1000))s"
+            e2e_fail "$what (held for ${seconds}s)" "true throughout" "false after $(((now - start) / 1000)) ms"
             return 1
         fi
         sleep 0.1
+        now=${EPOCHREALTIME/./}
     done
     e2e_pass "$what (held for ${seconds}s)"
 }
