@@ -212,9 +212,14 @@ public struct WatchService: Sendable {
         var saveDelay: Duration?
         var saveAt: ContinuousClock.Instant?
         var saveError: String?
+        // Once a record is written again, a later failure is news: log it again.
+        func forgetUnwritable() {
+            loggedFindings = loggedFindings.filter { !$0.hasPrefix(ProblemCode.stateUnwritable.rawValue + "\u{1f}") }
+        }
         func save(_ record: TargetState, why: String) {
             do {
                 try store.save(record)
+                forgetUnwritable()
                 if unsaved != nil {
                     logger.notice(
                         "\(target.name): recorded \(record.deployedSHA256.map { "sha256 \($0.prefix(16))…" } ?? "the state") in \(store.path(for: target.name)) (\(why)): the state directory is writable again; nothing was reloaded for it",
@@ -302,6 +307,7 @@ public struct WatchService: Sendable {
             if let record = outcome.record {
                 lastRecord = record
                 if outcome.recordSaved {
+                    forgetUnwritable()
                     unsaved = nil
                     (saveDelay, saveAt, saveError) = (nil, nil, nil)
                 } else if unsaved == nil || unsaved != record {

@@ -65,8 +65,17 @@ struct WatchStateFaultTests {
             #expect(StateStore(directory: fixture.state).load("web").deployedSHA256 == fixture.sha(version: 2))
             run.continuation.yield(.recheck)
             #expect(await runner.calls.next(within: 0.6) == nil)
+            // Unwritable once more at the next renewal: news again, logged again.
+            try writeFile(fixture.state + ".blocker", "")
+            FileTree.remove(fixture.state)
+            rename(fixture.state + ".blocker", fixture.state)
+            try fixture.issue(version: 3)
+            run.changed()
+            _ = try #require(await runner.calls.next(within: 5))
+            let again = try #require(await logEntry(run, containing: "[state-unwritable]"), "\(run.logs.all)")
+            #expect(again.contains(fixture.state + "/web.state"))
         }
-        #expect(runner.calls.all.count == 2, "the start-up pass and the renewal, nothing more")
+        #expect(runner.calls.all.count == 3, "the start-up pass and two renewals, nothing more")
     }
 
     @Test("the state directory deleted while watching: written again from memory, nothing reloaded")
