@@ -290,10 +290,11 @@ state_fault() {
     eval "$repair"
     t=$(e2e_now_ms)
     e2e_wait_until 30 "$what: the record written once writable" log_count_above "certreload_code=state-recorded" "$before_recorded" || show_daemon
-    e2e_log "$what: recorded $(($(e2e_now_ms) - t)) ms after the repair"
+    t=$(($(e2e_now_ms) - t))
+    e2e_log "$what: recorded $t ms after the repair"
     assert_eq "$what: the record names the renewed certificate" "$NEW_SHA" "$(deployed_in "$S4")"
     hold 4 "$what: no reload for it after the repair" reloads_are $((B + 1)) || true
-    ledger "state dir $what during a renewal" "state-unwritable ($cause); reloaded x$(($(reloads) - B)); recorded once writable, no second reload" "$(awk "BEGIN{printf \"%.1f\", $(($(e2e_now_ms) - t))/1000}")"
+    ledger "state dir $what during a renewal" "state-unwritable ($cause); reloaded x$(($(reloads) - B)); recorded once writable (seconds: after the repair), no second reload" "$(awk "BEGIN{printf \"%.1f\", $t/1000}")"
 }
 state_fault "read-only" "mount -o remount,ro '$S4'" "mount -o remount,rw '$S4'" "Read-only file system"
 state_fault "full" "dd if=/dev/zero of='$S4/filler' bs=4k count=100 2>/dev/null || true" "rm -f '$S4/filler'" "No space left on device"
