@@ -72,7 +72,7 @@ enum ConfigSummary {
     static func text(_ configuration: Configuration, watch: WatchSettings) -> String {
         var out = "\(configuration.path): valid\n"
         out += "  certbot-dir \(configuration.certbotDirectory), state-dir \(configuration.stateDirectory), warn-days \(configuration.warnDays)\n"
-        let timing = [("settle", watch.settle), ("settle-max", watch.settleMax), ("recheck", watch.recheck)]
+        let timing = [("settle", watch.settle), ("settle-max", watch.settleMax), ("recheck", watch.recheck), ("poll-interval", watch.pollInterval)]
             .compactMap { name, value in value.map { "\(name) \(seconds($0))" } }
         if !timing.isEmpty { out += "  " + timing.joined(separator: ", ") + "\n" }
         if configuration.targets.isEmpty { out += "  no targets: add a [target.NAME] table\n" }

@@ -277,6 +277,8 @@ cr_text() {
 # pebble_start: makes a tiny CA, a TLS certificate for 127.0.0.1, a config on free ports, and
 # starts pebble with the always-valid, no-sleep, no-nonce-rejection settings. Sets
 # PEBBLE_DIR, PEBBLE_URL, PEBBLE_CA (the bundle certbot must trust), PEBBLE_MGMT_URL.
+# PEBBLE_CERT_VALIDITY (seconds) sets the lifetime of the certificates it issues (default:
+# pebble's five years).
 pebble_start() {
     e2e_require pebble openssl curl
     PEBBLE_DIR=$E2E_TMP/pebble
@@ -303,7 +305,8 @@ pebble_start() {
     "httpPort": 5002,
     "tlsPort": 5001,
     "ocspResponderURL": "",
-    "externalAccountBindingRequired": false
+    "externalAccountBindingRequired": false${PEBBLE_CERT_VALIDITY:+,
+    \"certificateValidityPeriod\": $PEBBLE_CERT_VALIDITY}
   }
 }
 EOF

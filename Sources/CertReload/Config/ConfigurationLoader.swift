@@ -78,11 +78,14 @@ public struct WatchSettings: Sendable, Equatable {
     public var settleMax: Double?
     /// Check every lineage this often even without a change.
     public var recheck: Double?
+    /// How often lineages inotify cannot watch (its limits reached) are polled instead.
+    public var pollInterval: Double?
 
-    public init(settle: Double? = nil, settleMax: Double? = nil, recheck: Double? = nil) {
+    public init(settle: Double? = nil, settleMax: Double? = nil, recheck: Double? = nil, pollInterval: Double? = nil) {
         self.settle = settle
         self.settleMax = settleMax
         self.recheck = recheck
+        self.pollInterval = pollInterval
     }
 }
 
@@ -293,7 +296,7 @@ struct ConfigurationDecoder {
     let file: String
     var errors: [ConfigError] = []
 
-    static let topLevelKeys = ["certbot-dir", "warn-days", "state-dir", "settle", "settle-max", "recheck", "target"]
+    static let topLevelKeys = ["certbot-dir", "warn-days", "state-dir", "settle", "settle-max", "recheck", "poll-interval", "target"]
     static let targetKeys = [
         "lineages", "cert", "key", "chain", "user", "hostnames", "reload", "verify", "connect", "ca-file",
         "insecure", "verify-timeout", "probe-without-sni", "warn-days",
@@ -339,6 +342,7 @@ struct ConfigurationDecoder {
             watch.settle = try top.seconds("settle", example: "30")
             watch.settleMax = try top.seconds("settle-max", example: "600")
             watch.recheck = try top.seconds("recheck", example: "43200")
+            watch.pollInterval = try top.seconds("poll-interval", example: "30")
             if let settle = watch.settle, let settleMax = watch.settleMax, settleMax < settle {
                 throw top.bad(
                     "settle-max", "settle-max (\(format(settleMax)) s) is shorter than settle (\(format(settle)) s)",

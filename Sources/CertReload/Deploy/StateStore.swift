@@ -74,7 +74,7 @@ public struct StateStore: Sendable {
         }
         return Problem(
             .warning, .stateUnwritable, path: directory, user: Account.current().name,
-            message: "could not record the deployed certificate in \(file): \(error). The server was reloaded, but the record still names the previous certificate: the next run (or the next event in watch mode) reloads again, after first probing the verify URLs when there are any",
+            message: "could not record the deployed certificate in \(file) as \(Account.current().name): \(error). The server was reloaded, but the record on disk still names the previous certificate: the next `certreload deploy` or `reload` reloads again (after first probing the verify URLs when there are any); `certreload watch` keeps the record in memory and writes it again, with backoff, until the directory takes it",
             fix: fix)
     }
 

@@ -28,6 +28,10 @@ public struct TargetOutcome: Sendable {
     public var problems: [Problem]
     /// What happened, for the log (journald fields, MESSAGE_IDs); `OutcomeLog` writes them.
     public var events: [OutcomeEvent] = []
+    /// The state record as the job last wrote it, or tried to (nil: nothing to record).
+    public var record: TargetState?
+    /// False when writing `record` failed (`state-unwritable`): watch mode keeps it and retries.
+    public var recordSaved = true
 
     public var succeeded: Bool { status != .failed }
 
@@ -173,10 +177,15 @@ public struct TargetPipeline: Sendable {
         }
 
         mutating func record() {
+            outcome.record = state
             do {
                 try store.save(state)
+                outcome.recordSaved = true
             } catch {
-                outcome.problems.append(store.unwritable(error, target: state.target))
+                outcome.recordSaved = false
+                let problem = store.unwritable(error, target: state.target)
+                outcome.problems.append(problem)
+                outcome.events.append(.finding(problem))
             }
         }
     }

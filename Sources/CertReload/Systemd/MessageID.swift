@@ -15,6 +15,8 @@ public enum MessageID {
     public static let inconsistent = "f1e3d5c7b9a04f2e8d6c4b2a0f9e8d7c"
     /// A lineage's notAfter went backwards after a change.
     public static let notAfterBackwards = "b8c0d2e4f6a84b0c9d1e3f5a7b9c1d3e"
+    /// inotify's limits were reached: some lineages are polled instead (or watched again).
+    public static let inotifyLimit = "d2f4a6c8e0b24d6f8a1c3e5b7d9f1a3c"
 
     /// The event a problem stands for, if it has one of its own.
     static func forProblem(_ code: ProblemCode) -> String? {

@@ -15,6 +15,10 @@ import Musl
 /// lineage, and the configuration file's directory. A lineage directory deleted and
 /// re-created is watched again when it reappears; IN_Q_OVERFLOW re-adds every watch and
 /// asks for a full rescan.
+///
+/// When the kernel refuses a watch (ENOSPC: `fs.inotify.max_user_watches`), the lineages
+/// left without one are reported through `coverage`, for the polling fallback;
+/// `addMissingWatches()` tries again (after the limit was raised).
 final class InotifySource: @unchecked Sendable {
     // @unchecked Sendable: `watches`, `lineages` and the descriptor are used only on `queue`
     // (the read handler, and `watch(lineages:)` via queue.sync); `fd` is immutable.
@@ -32,6 +36,12 @@ final class InotifySource: @unchecked Sendable {
     private let configName: String?
     private var watches: [Int32: Place] = [:]
     private var lineages: Set<String> = []
+    /// Places the kernel refused to watch in the last pass (ENOSPC, ENOMEM), with the path.
+    private var refused: [(place: Place, path: String)] = []
+    /// What `coverage` was last told: the lineages without a watch.
+    private var reportedUnwatched: Set<String> = []
+    private var reportedRefusal = false
+    private let coverage: @Sendable (InotifyCoverage) -> Void
 
     private static let directoryEvents: UInt32 =
         UInt32(IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
@@ -40,12 +50,17 @@ final class InotifySource: @unchecked Sendable {
     /// Written and closed, or renamed into place: never IN_CREATE, when the file is still empty.
     private static let configEvents: UInt32 = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_ONLYDIR)
 
-    /// `configPath` nil: do not watch a configuration file.
-    init(certbotDirectory: String, configPath: String?, continuation: AsyncStream<WatchEvent>.Continuation) throws(SystemError) {
+    /// `configPath` nil: do not watch a configuration file. `coverage` is told whenever the
+    /// set of lineages the kernel refused to watch changes (on `queue`; it must not call back).
+    init(
+        certbotDirectory: String, configPath: String?, continuation: AsyncStream<WatchEvent>.Continuation,
+        coverage: @escaping @Sendable (InotifyCoverage) -> Void = { _ in }
+    ) throws(SystemError) {
         let fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard fd >= 0 else { throw SystemError("inotify_init1") }
         self.fd = fd
         self.continuation = continuation
+        self.coverage = coverage
         self.certbotDirectory = CertbotDirectory(certbotDirectory)
         let absoluteConfig = configPath.map(Paths.absolute)
         configDirectory = absoluteConfig.map(Paths.directory(of:))
@@ -84,6 +99,15 @@ final class InotifySource: @unchecked Sendable {
         }
     }
 
+    /// Tries again to add every watch the kernel refused (the polling fallback calls this at
+    /// each poll); a lineage that gets its watches back is looked at once.
+    func addMissingWatches() {
+        queue.async { [self] in
+            guard !refused.isEmpty else { return }
+            addWatches()
+        }
+    }
+
     /// Stops reading and closes the descriptor.
     func cancel() { source.cancel() }
 
@@ -94,11 +118,13 @@ final class InotifySource: @unchecked Sendable {
     /// Adds every watch that should exist; inotify returns the same descriptor for a
     /// directory already watched, so this is also the repair after an overflow.
     private func addWatches() {
+        refused = []
         add(certbotDirectory.path, .certbot, InotifySource.directoryEvents)
         add(certbotDirectory.liveDirectory, .live, InotifySource.directoryEvents)
         add(Paths.join(certbotDirectory.path, "archive"), .archive, InotifySource.directoryEvents)
         if let configDirectory { add(configDirectory, .config, InotifySource.configEvents) }
-        for name in lineages { addLineage(name) }
+        for name in lineages.sorted() { addLineage(name) }
+        reportCoverage()
     }
 
     private func addLineage(_ name: String) {
@@ -107,9 +133,38 @@ final class InotifySource: @unchecked Sendable {
     }
 
     /// A directory that does not exist yet is not an error: its parent's watch sees it appear.
+    /// A refusal by the kernel's limit is remembered for the polling fallback.
     private func add(_ path: String, _ place: Place, _ mask: UInt32) {
         let wd = inotify_add_watch(fd, path, mask)
-        if wd >= 0 { watches[wd] = place }
+        let code = errno
+        refused.removeAll { $0.place == place }
+        if wd >= 0 {
+            watches[wd] = place
+        } else if code == ENOSPC || code == ENOMEM {
+            refused.append((place, path))
+        }
+    }
+
+    /// Tells `coverage` when the lineages without a watch changed. Without a watch on
+    /// certbot's own directories no lineage would be seen coming back: then all are polled.
+    private func reportCoverage() {
+        var unwatched: Set<String> = []
+        for (place, _) in refused {
+            switch place {
+            case .lineageLive(let name), .lineageArchive(let name): unwatched.insert(name)
+            case .certbot, .live, .archive: unwatched.formUnion(lineages)
+            case .config: continue
+            }
+        }
+        guard unwatched != reportedUnwatched || !refused.isEmpty != reportedRefusal else { return }
+        reportedRefusal = !refused.isEmpty
+        // A lineage that has its watches again may have changed while it had none.
+        for name in reportedUnwatched.subtracting(unwatched) { continuation.yield(.lineageChanged(name)) }
+        reportedUnwatched = unwatched
+        coverage(
+            InotifyCoverage(
+                unwatched: unwatched, refusedPaths: refused.map(\.path), inPlace: watches.count,
+                needed: watches.count + refused.count))
     }
 
     private func readEvents() {
@@ -165,7 +220,10 @@ final class InotifySource: @unchecked Sendable {
             }
         case .live, .archive:
             guard lineages.contains(name) else { return }
-            if appeared { addLineage(name) }
+            if appeared {
+                addLineage(name)
+                reportCoverage()
+            }
             continuation.yield(.lineageChanged(name))
         case .config:
             if name == configName { continuation.yield(.configurationChanged) }
@@ -177,4 +235,16 @@ final class InotifySource: @unchecked Sendable {
             }
         }
     }
+}
+
+/// Which lineages inotify could not watch (the kernel's watch limit), for the polling
+/// fallback and the message naming the limit.
+struct InotifyCoverage: Sendable, Equatable {
+    /// Lineages without a watch on `live/NAME/` or `archive/NAME/`: polled instead.
+    var unwatched: Set<String>
+    /// The directories the kernel refused to watch.
+    var refusedPaths: [String]
+    /// Watches in place, and how many certreload needed.
+    var inPlace: Int
+    var needed: Int
 }

@@ -4,7 +4,8 @@ import Glibc
 import Musl
 #endif
 
-/// Watch-mode timing with the defaults filled in: settle 2 s, settle-max 60 s, recheck 1 h.
+/// Watch-mode timing with the defaults filled in: settle 2 s, settle-max 60 s, recheck 1 h,
+/// poll-interval 30 s.
 public struct WatchTiming: Sendable, Equatable {
     /// How long a lineage must be quiet before it is looked at.
     public var settle: Duration
@@ -12,17 +13,23 @@ public struct WatchTiming: Sendable, Equatable {
     public var settleMax: Duration
     /// How often everything is checked again (expiry warnings) while nothing changes.
     public var recheck: Duration
+    /// How often a lineage inotify cannot watch (its limits reached) is polled instead.
+    public var pollInterval: Duration
 
-    public init(settle: Duration = .seconds(2), settleMax: Duration = .seconds(60), recheck: Duration = .seconds(3600)) {
+    public init(
+        settle: Duration = .seconds(2), settleMax: Duration = .seconds(60), recheck: Duration = .seconds(3600),
+        pollInterval: Duration = .seconds(30)
+    ) {
         self.settle = settle
         self.settleMax = settleMax
         self.recheck = recheck
+        self.pollInterval = pollInterval
     }
 
     public init(_ settings: WatchSettings) {
         self.init(
             settle: .seconds(settings.settle ?? 2), settleMax: .seconds(settings.settleMax ?? 60),
-            recheck: .seconds(settings.recheck ?? 3600))
+            recheck: .seconds(settings.recheck ?? 3600), pollInterval: .seconds(settings.pollInterval ?? 30))
     }
 }
 

@@ -1,5 +1,6 @@
 import Dispatch
 public import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -15,14 +16,43 @@ extension WatchService {
     public func run() async throws(SystemError) {
         let (events, continuation) = AsyncStream.makeStream(of: WatchEvent.self)
         let notifier = SystemdNotifier()
-        let inotify = try InotifySource(
-            certbotDirectory: configuration.certbotDirectory, configPath: configuration.path, continuation: continuation)
+        let logger = self.logger
+        let pollInterval = Mutex(WatchTiming(configuration.watch).pollInterval)
+        // The fallback for what inotify cannot watch: the same events, from stat() every poll-interval.
+        let inotifyBox = Mutex<InotifySource?>(nil)
+        let poller = PollingSource(interval: pollInterval.withLock { $0 }, continuation: continuation) {
+            inotifyBox.withLock { $0 }?.addMissingWatches()
+        }
+        let certbotDirectory = Mutex(configuration.certbotDirectory)
+        var inotify: InotifySource?
+        do {
+            inotify = try InotifySource(
+                certbotDirectory: configuration.certbotDirectory, configPath: configuration.path, continuation: continuation,
+                coverage: { coverage in
+                    let interval = pollInterval.withLock { $0 }
+                    poller.poll(certbotDirectory: certbotDirectory.withLock { $0 }, lineages: coverage.unwatched, interval: interval)
+                    WatchService.logCoverage(coverage, pollInterval: interval, logger: logger)
+                })
+        } catch {
+            // No inotify at all (fs.inotify.max_user_instances, or the kernel's memory): poll everything.
+            let interval = pollInterval.withLock { $0 }
+            let (message, fix) = InotifyLimits.instanceLimitMessage(
+                error: error, lineages: Set(configuration.targets.flatMap(\.lineages)).count, pollInterval: interval)
+            logger.error(
+                "\(message). Fix: \(fix)",
+                metadata: [
+                    "certreload_code": "\(InotifyLimits.Kind.instances.code)", "MESSAGE_ID": "\(MessageID.inotifyLimit)",
+                    "certreload_path": "\(configuration.certbotDirectory)", "certreload_user": "\(Account.current().name)",
+                ])
+            inotify = nil
+        }
+        inotifyBox.withLock { $0 = inotify }
         let signals = SignalEvents(continuation: continuation)
         defer {
             signals.cancel()
-            inotify.cancel()
+            inotify?.cancel()
+            poller.cancel()
         }
-        let logger = self.logger
         let hooks = WatchHooks(
             ready: { notifier.notify("READY=1") },
             reloading: { notifier.reloading() },
@@ -31,9 +61,18 @@ extension WatchService {
                 notifier.notify("STOPPING=1")
             },
             status: { line in notifier.notify("STATUS=\(line)") },
-            watchLineages: { configuration in
-                inotify.watch(
-                    certbotDirectory: configuration.certbotDirectory, lineages: configuration.targets.flatMap(\.lineages))
+            watchLineages: { [inotify] configuration in
+                let names = configuration.targets.flatMap(\.lineages)
+                let interval = WatchTiming(configuration.watch).pollInterval
+                pollInterval.withLock { $0 = interval }
+                certbotDirectory.withLock { $0 = configuration.certbotDirectory }
+                if let inotify {
+                    // Reports the lineages it could not watch through `coverage`, which polls them.
+                    inotify.watch(certbotDirectory: configuration.certbotDirectory, lineages: names)
+                    poller.change(interval: interval)
+                } else {
+                    poller.poll(certbotDirectory: configuration.certbotDirectory, lineages: Set(names), interval: interval)
+                }
             })
         let lineageCount = Set(configuration.targets.flatMap(\.lineages)).count
         logger.notice(
@@ -51,6 +90,26 @@ extension WatchService {
         }
         defer { watchdog?.cancel() }
         await run(events: events, runner: PipelineRunner(), hooks: hooks)
+    }
+
+    /// Logs what inotify could not watch (the watch limit, with its sysctl, numbers and fix),
+    /// or that every watch is in place again.
+    static func logCoverage(_ coverage: InotifyCoverage, pollInterval: Duration, logger: Logger) {
+        guard let path = coverage.refusedPaths.first else {
+            logger.notice(
+                "inotify watches are in place for every lineage again: polling stopped",
+                metadata: ["certreload_code": "inotify-watches-restored", "MESSAGE_ID": "\(MessageID.inotifyLimit)"])
+            return
+        }
+        let (message, fix) = InotifyLimits.watchLimitMessage(
+            path: path, needed: coverage.needed, inPlace: coverage.inPlace, polled: Array(coverage.unwatched),
+            pollInterval: pollInterval)
+        logger.error(
+            "\(message). Fix: \(fix)",
+            metadata: [
+                "certreload_code": "\(InotifyLimits.Kind.watches.code)", "MESSAGE_ID": "\(MessageID.inotifyLimit)",
+                "certreload_path": "\(path)", "certreload_user": "\(Account.current().name)",
+            ])
     }
 }
 

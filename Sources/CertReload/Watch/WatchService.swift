@@ -240,16 +240,63 @@ public struct WatchService: Sendable {
         let outcomeLog = OutcomeLog(logger: logger, skippingCodes: ProblemCode.access.union([.expiringSoon, .expired]))
         var loggedFindings: Set<String> = []
         let clock = ContinuousClock()
+        /// When a failed reload or verify is tried again.
+        var retryAt: ContinuousClock.Instant?
+        // The record as this daemon last wrote or meant to write it. `unsaved`: one the state
+        // directory refused (read-only, full, gone with its parent): it stands for the file
+        // and is written again with backoff, so the reload is neither lost nor repeated.
+        let store = StateStore(directory: configuration.stateDirectory)
+        var lastRecord: TargetState?
+        var unsaved: TargetState?
+        var saveDelay: Duration?
+        var saveAt: ContinuousClock.Instant?
+        var saveError: String?
+        // Once a record is written again, a later failure is news: log it again.
+        func forgetUnwritable() {
+            loggedFindings = loggedFindings.filter { !$0.hasPrefix(ProblemCode.stateUnwritable.rawValue + "\u{1f}") }
+        }
+        func save(_ record: TargetState, why: String) {
+            do {
+                try store.save(record)
+                forgetUnwritable()
+                if unsaved != nil {
+                    logger.notice(
+                        "\(target.name): recorded \(record.deployedSHA256.map { "sha256 \($0.prefix(16))…" } ?? "the state") in \(store.path(for: target.name)) (\(why)): the state directory is writable again; nothing was reloaded for it",
+                        metadata: ["certreload_code": "state-recorded", "certreload_path": "\(store.directory)"])
+                }
+                unsaved = nil
+                (saveDelay, saveAt, saveError) = (nil, nil, nil)
+            } catch {
+                unsaved = record
+                let delay = saveDelay.map { min($0 * 2, backoffMax) } ?? backoffInitial
+                (saveDelay, saveAt) = (delay, clock.now.advanced(by: delay))
+                let problem = store.unwritable(error, target: target.name)
+                if saveError != problem.message {
+                    logger.error(
+                        "\(target.name): [\(problem.code.rawValue)] \(problem.message). Kept in memory and written again every \(DurationText.seconds(delay)) at first (doubling up to \(DurationText.seconds(backoffMax))) until it succeeds. Fix: \(problem.fix ?? "")",
+                        metadata: [
+                            "certreload_code": "\(problem.code.rawValue)", "certreload_path": "\(store.directory)",
+                            "certreload_user": "\(problem.user ?? "")",
+                        ])
+                }
+                saveError = problem.message
+            }
+        }
         while true {
             if !firstPass {
-                let rang: Bool
-                if let delay = backoff {
-                    rang = await slot.wake.wait(until: clock.now.advanced(by: delay))
-                } else {
-                    rang = await slot.wake.wait()
-                }
+                let rang = await slot.wake.wait(until: [retryAt, saveAt].compactMap { $0 }.min())
                 if generation.isStopping || Task.isCancelled { return }
-                if rang { backoff = nil }  // the lineage changed again: start over
+                let now = clock.now
+                if rang {
+                    // The lineage changed again (or a recheck): start over.
+                    backoff = nil
+                    retryAt = nil
+                }
+                if let record = unsaved, rang || saveAt.map({ now >= $0 }) == true {
+                    save(record, why: "retried")
+                }
+                guard rang || retryAt.map({ now >= $0 }) == true else { continue }  // only the record was due
+                retryAt = nil
             }
             defer {
                 if firstPass {
@@ -266,7 +313,20 @@ public struct WatchService: Sendable {
                 backoff = nil
                 continue
             }
-            let state = StateStore(directory: configuration.stateDirectory).load(target.name)
+            var state = store.load(target.name)
+            if let record = unsaved {
+                state = record
+            } else if state == TargetState(target: target.name), let record = lastRecord, record != state {
+                // The state file is gone while this daemon runs (the state directory deleted):
+                // write again what it knows rather than reload every server once more.
+                save(record, why: "the state file had gone")
+                logger.warning(
+                    "\(target.name): the state file \(store.path(for: target.name)) was gone (was \(store.directory) deleted while certreload ran?): \(unsaved == nil ? "wrote" : "keeps trying to write") the record this daemon holds (\(record.deployedSHA256.map { "deployed sha256 \($0.prefix(16))…" } ?? "")) instead of reloading the server again",
+                    metadata: ["certreload_code": "state-missing", "certreload_path": "\(store.directory)"])
+                state = record
+            } else if state != TargetState(target: target.name) {
+                lastRecord = state
+            }
             if state.deployedSHA256 == sha && (target.verify.isEmpty || state.verifiedSHA256 == sha) {
                 backoff = nil
                 generation.status.target(target.name, failing: false)
@@ -285,6 +345,20 @@ public struct WatchService: Sendable {
             }
             generation.memoryBell.ring()
             loggedFindings = outcomeLog.log(outcome, alreadyLogged: loggedFindings)
+            if let record = outcome.record {
+                lastRecord = record
+                if outcome.recordSaved {
+                    forgetUnwritable()
+                    unsaved = nil
+                    (saveDelay, saveAt, saveError) = (nil, nil, nil)
+                } else if unsaved == nil || unsaved != record {
+                    // Already logged as state-unwritable by the outcome: retry with backoff.
+                    unsaved = record
+                    let delay = backoffInitial
+                    (saveDelay, saveAt) = (delay, clock.now.advanced(by: delay))
+                    saveError = outcome.problems.first { $0.code == .stateUnwritable }?.message
+                }
+            }
             if generation.isStopping { return }  // cut short by the stop: no retry to announce
             if outcome.succeeded {
                 backoff = nil
@@ -294,6 +368,7 @@ public struct WatchService: Sendable {
             } else {
                 let delay = backoff.map { min($0 * 2, backoffMax) } ?? backoffInitial
                 backoff = delay
+                retryAt = clock.now.advanced(by: delay)
                 generation.status.target(target.name, failing: true)
                 let why = outcome.problems.first { $0.severity == .error }.map { "[\($0.code.rawValue)] \($0.message)" } ?? "failed"
                 logger.error(

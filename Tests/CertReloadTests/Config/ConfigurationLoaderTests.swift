@@ -363,10 +363,13 @@ struct ConfigurationLoaderTests {
 
     @Test("watch settings are read and checked")
     func watchSettings() {
-        let result = ConfigurationLoader.validate("settle = 30\nsettle-max = 600.5\nrecheck = 43200", path: "c.toml")
+        let result = ConfigurationLoader.validate("settle = 30\nsettle-max = 600.5\nrecheck = 43200\npoll-interval = 10", path: "c.toml")
         #expect(result.errors.isEmpty)
-        #expect(result.watch == WatchSettings(settle: 30, settleMax: 600.5, recheck: 43200))
+        #expect(result.watch == WatchSettings(settle: 30, settleMax: 600.5, recheck: 43200, pollInterval: 10))
         #expect(ConfigurationLoader.validate("", path: "c.toml").watch == WatchSettings())
+        #expect(WatchTiming(WatchSettings()).pollInterval == .seconds(30))
+        let zero = ConfigurationLoader.validate("poll-interval = 0", path: "c.toml")
+        #expect(zero.errors.contains { "\($0)".contains("poll-interval") }, "\(zero.errors)")
     }
 
     @Test("target settings: verify-timeout, probe-without-sni, warn-days, ca-file")

@@ -99,7 +99,8 @@ struct FoundToFixTests {
         #expect(problem.code == .stateUnwritable)
         #expect(problem.path == root + "/state")
         #expect(problem.message.contains("Not a directory") || problem.message.contains("File exists"))
-        #expect(problem.message.contains("the next run"))
+        #expect(problem.message.contains("the next `certreload deploy` or `reload` reloads again"))
+        #expect(problem.message.contains("`certreload watch` keeps the record in memory"))
         #expect(problem.fix?.contains("not a directory: move it away") == true)
         #expect(problem.fix?.contains("create the state directory") == false)
     }
