@@ -248,3 +248,15 @@ final class WatchRun: Sendable {
     /// Tells the loop about a change to the lineage, the way inotify would.
     func changed(_ lineage: String = "example.com") { continuation.yield(.lineageChanged(lineage)) }
 }
+
+extension WatchRun {
+    /// A watch service logging into this run, with test-sized backoff (from 100 ms up to
+    /// `backoffMax`) and a 5 s shutdown grace.
+    func service(_ configuration: Configuration, backoffMax: Duration) -> WatchService {
+        var service = WatchService(configuration: configuration, logger: logger)
+        service.backoffInitial = .milliseconds(100)
+        service.backoffMax = backoffMax
+        service.shutdownGrace = .seconds(5)
+        return service
+    }
+}

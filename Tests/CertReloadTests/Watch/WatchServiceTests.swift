@@ -34,11 +34,7 @@ func withWatch(
 @Suite("Watch: the decision loop")
 struct WatchServiceTests {
     func service(_ configuration: Configuration, _ run: WatchRun) -> WatchService {
-        var service = WatchService(configuration: configuration, logger: run.logger)
-        service.backoffInitial = .milliseconds(100)
-        service.backoffMax = .seconds(1)
-        service.shutdownGrace = .seconds(5)
-        return service
+        run.service(configuration, backoffMax: .seconds(1))
     }
 
     @Test("on start a target without a record is verified-or-reloaded once, then READY=1")

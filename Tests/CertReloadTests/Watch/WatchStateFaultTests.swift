@@ -27,11 +27,7 @@ func logEntry(_ run: WatchRun, containing text: String, within seconds: Double =
 @Suite("Watch: the state directory fails while watching")
 struct WatchStateFaultTests {
     func service(_ configuration: Configuration, _ run: WatchRun) -> WatchService {
-        var service = WatchService(configuration: configuration, logger: run.logger)
-        service.backoffInitial = .milliseconds(100)
-        service.backoffMax = .milliseconds(400)
-        service.shutdownGrace = .seconds(5)
-        return service
+        run.service(configuration, backoffMax: .milliseconds(400))
     }
 
     @Test("unwritable during a renewal: one reload, state-unwritable, no reload on rechecks, recorded once writable")
