@@ -59,7 +59,8 @@ final class PollingSource: @unchecked Sendable {
             let timer = DispatchSource.makeTimerSource(queue: queue)
             let nanoseconds = max(1, Int(interval.components.seconds) * 1_000_000_000 + Int(interval.components.attoseconds / 1_000_000_000))
             timer.schedule(deadline: .now() + .nanoseconds(nanoseconds), repeating: .nanoseconds(nanoseconds), leeway: .milliseconds(100))
-            timer.setEventHandler { [weak self] in self?.tick() }
+            // Holds `self` until the timer is cancelled (here on a restart, or by cancel()).
+            timer.setEventHandler { [self] in tick() }
             timer.resume()
             self.timer = timer
         }

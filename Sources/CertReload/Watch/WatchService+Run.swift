@@ -1,6 +1,5 @@
 import Dispatch
 public import Logging
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -17,13 +16,13 @@ extension WatchService {
         let (events, continuation) = AsyncStream.makeStream(of: WatchEvent.self)
         let notifier = SystemdNotifier()
         let logger = self.logger
-        let pollInterval = Mutex(WatchTiming(configuration.watch).pollInterval)
+        let pollInterval = Locked(WatchTiming(configuration.watch).pollInterval)
         // The fallback for what inotify cannot watch: the same events, from stat() every poll-interval.
-        let inotifyBox = Mutex<InotifySource?>(nil)
+        let inotifyBox = Locked<InotifySource?>(nil)
         let poller = PollingSource(interval: pollInterval.withLock { $0 }, continuation: continuation) {
             inotifyBox.withLock { $0 }?.addMissingWatches()
         }
-        let certbotDirectory = Mutex(configuration.certbotDirectory)
+        let certbotDirectory = Locked(configuration.certbotDirectory)
         var inotify: InotifySource?
         do {
             inotify = try InotifySource(
