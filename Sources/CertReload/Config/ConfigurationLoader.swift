@@ -36,9 +36,19 @@ public struct ConfigError: Error, Sendable, Equatable, CustomStringConvertible {
     public init(_ code: Code, _ location: ConfigLocation, _ message: String, column: Int? = nil, fix: String? = nil) {
         self.code = code
         self.location = location
+        self.location.key = ConfigError.clipped(location.key)
         self.column = column
-        self.message = message
-        self.fix = fix
+        self.message = ConfigError.clipped(message)
+        self.fix = fix.map { ConfigError.clipped($0) }
+    }
+
+    /// A value quoted from the file can be 300 KB long (a hostname of a million letters): kept
+    /// to its first and last characters, so the error stays something a person reads.
+    static func clipped(_ text: String, limit: Int = 1024) -> String {
+        guard text.utf8.count > limit else { return text }
+        let head = text.prefix(limit * 3 / 4), tail = text.suffix(limit / 8)
+        let left = text.count - head.count - tail.count
+        return "\(head)… (\(left) characters left out) …\(tail)"
     }
 
     public var description: String {
@@ -104,8 +114,9 @@ public struct ConfigValidation: Sendable {
 /// at secret files to refuse those other users can read; a missing secret file is fine here.
 public enum ConfigurationLoader {
     public static let defaultPath = "/etc/certreload/certreload.toml"
-    /// A configuration file is a few KiB.
-    public static let sizeLimit = 256 * 1024
+    /// A configuration file is a few KiB; one target naming 10,000 lineages is about 300 KB.
+    /// 4 MiB leaves room for a hosting box's 100,000 and still refuses a log file or an image.
+    public static let sizeLimit = 4 << 20
 
     /// `--config FILE`, else `$CERTRELOAD_CONFIG`, else the default path.
     public static func path(option: String?) -> String {

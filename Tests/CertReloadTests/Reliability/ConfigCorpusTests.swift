@@ -49,6 +49,8 @@ struct ConfigCorpusTests {
             #expect(!error.description.contains("corpus-secret"), "no token in the message")
             // Messages are one line, so a hostile value cannot forge a log line.
             #expect(!error.description.contains("\n"), "one line: \(error.description)")
+            // A huge value is quoted clipped: the error stays readable (key, message and fix).
+            #expect(error.description.utf8.count + (error.fix?.utf8.count ?? 0) <= 4096, "\(error.description.prefix(200))…")
         }
     }
 
@@ -83,8 +85,13 @@ struct ConfigCorpusTests {
         switch kind {
         case "deep-arrays": return Array(("x = " + String(repeating: "[", count: count)).utf8)
         case "deep-tables": return Array(("x = " + String(repeating: "{ a = ", count: count)).utf8)
-        case "long-string": return Array(("user = \"" + String(repeating: "a", count: count) + "\"\n").utf8)
+        case "long-string":
+            return Array(("[target.web]\nlineages = [\"example.com\"]\nhostnames = [\"" + String(repeating: "a", count: count)
+                + "\"]\nreload = { systemd = \"nginx.service\" }\n").utf8)
         case "long-key": return Array((String(repeating: "k", count: count) + " = 1\n").utf8)
+        case "many-lineages":
+            let names = (0..<count).map { "\"host\($0).customer-domain.example.net\"" }.joined(separator: ", ")
+            return Array("[target.web]\nlineages = [\(names)]\nreload = { systemd = \"nginx.service\" }\n".utf8)
         case "many-targets":
             return Array((0..<count).map { "[target.t\($0)]\nlineages = [\"example.com\"]\nreload = { systemd = \"t\($0).service\" }\n" }.joined().utf8)
         default: return []
