@@ -29,15 +29,18 @@ public struct ResolvedFile: Sendable {
 
 /// Follows certbot's links (relative, absolute, and `--reuse-key` chains) and reads each file.
 ///
-/// One resolver serves one lineage: it remembers the physical path of each directory it
-/// met, since the four files share them. Not for use from several threads at once.
+/// One resolver serves one lineage. The physical paths of the directories it meets come from
+/// `directories`, which the resolvers of one pass share (every lineage's links go through the
+/// same `live/` and `archive/`). Not for use from several threads at once.
 public final class LinkResolver {
     /// Linux gives up after 40 links (ELOOP); so does certreload.
     public static let maximumHops = 40
 
-    private var physicalDirectories: [String: String] = [:]
+    private let directories: PhysicalDirectories
 
-    public init() {}
+    public init(directories: PhysicalDirectories = PhysicalDirectories()) {
+        self.directories = directories
+    }
 
     /// Resolves and reads one file, never blocking and never following more than 40 links.
     public func resolve(_ kind: LineageFile, at path: String, readContents: Bool = true) -> ResolvedFile {
@@ -143,11 +146,7 @@ public final class LinkResolver {
 
     /// The path with its directory part resolved physically, as the kernel would walk it.
     private func physical(_ path: String) -> String {
-        let directory = Paths.directory(of: path)
-        if let known = physicalDirectories[directory] { return Paths.join(known, Paths.base(of: path)) }
-        let real = Paths.realDirectory(directory) ?? Paths.normalize(directory)
-        physicalDirectories[directory] = real
-        return Paths.join(real, Paths.base(of: path))
+        Paths.join(directories.physical(Paths.directory(of: path)), Paths.base(of: path))
     }
 
     private func readLink(_ path: String) -> String? {
@@ -165,5 +164,49 @@ public final class LinkResolver {
 
     private func missingFix(_ kind: LineageFile, _ path: String) -> String {
         "restore the link: `ln -s ../../archive/\(lineageName(path))/\(kind.rawValue)N.pem \(path)` (N = newest version in archive/), or re-run certbot for this lineage"
+    }
+}
+
+/// The physical path of each directory met in one pass (symlinks resolved, as the kernel walks
+/// it), shared by the pass's resolvers on every thread. A directory is its parent's physical
+/// path plus its own name unless it is itself a link, so once `live/` and `archive/` are known a
+/// lineage's two directories cost one `lstat` each, where `realpath` would look at every
+/// component again (at 10,000 lineages that was 180,000 `readlink` calls). Kept for one pass
+/// only: a directory may become a link between two passes of the watch daemon.
+public final class PhysicalDirectories: Sendable {
+    private let known = Locked<[String: String]>([:])
+
+    public init() {}
+
+    /// The physical path of `directory`; a path that does not exist keeps its missing part as
+    /// written (normalized), as before the walk could not go further.
+    public func physical(_ directory: String) -> String {
+        if let hit = known.withLock({ $0[directory] }) { return hit }
+        let result = walk(directory)
+        known.withLock { $0[directory] = result }
+        return result
+    }
+
+    private func walk(_ directory: String) -> String {
+        let name = Paths.base(of: directory)
+        let parent = Paths.directory(of: directory)
+        // The root, relative paths and odd shapes: the C library's walk.
+        guard directory.hasPrefix("/"), directory != "/", parent != directory else {
+            return Paths.realDirectory(directory) ?? Paths.normalize(directory)
+        }
+        let physicalParent = physical(parent)
+        switch name {
+        case "", ".": return physicalParent
+        // The parent is free of links, so its lexical parent is its physical one.
+        case "..": return Paths.directory(of: physicalParent)
+        default: break
+        }
+        let candidate = Paths.join(physicalParent, name)
+        var info = stat()
+        guard lstat(candidate, &info) == 0 else { return candidate }
+        if (info.st_mode & S_IFMT) == S_IFLNK {
+            return Paths.realDirectory(candidate) ?? Paths.normalize(candidate)
+        }
+        return candidate
     }
 }

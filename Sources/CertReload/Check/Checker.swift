@@ -78,8 +78,9 @@ public struct Checker: Sendable {
 
         // Resolution (links, reads) and the access steps of each file: independent per
         // lineage, on every core.
+        let directories = PhysicalDirectories()
         let resolved = sources.parallelMap { source in
-            let lineage = Checker.resolve(source)
+            let lineage = Checker.resolve(source, directories: directories)
             return (lineage: lineage, steps: accessSteps(for: Checker.accessibleFiles(lineage.files)))
         }
 
@@ -148,8 +149,8 @@ public struct Checker: Sendable {
     }
 
     /// Follows the links of one lineage and reads its files; the problems of resolution.
-    static func resolve(_ source: LineageSource) -> ResolvedLineage {
-        let resolver = LinkResolver()
+    static func resolve(_ source: LineageSource, directories: PhysicalDirectories = PhysicalDirectories()) -> ResolvedLineage {
+        let resolver = LinkResolver(directories: directories)
         var files: [LineageFile: ResolvedFile] = [:]
         var problems: [Problem] = []
         for kind in LineageFile.allCases {

@@ -56,6 +56,30 @@ struct LinkResolverTests {
         #expect(report.problem(.danglingLink)?.path == fixture.live("gone.test") + "/fullchain.pem")
     }
 
+    @Test("the shared directory walk agrees with realpath: links in the middle, `..` after a link, `.`, missing parts")
+    func physicalDirectoriesAgreeWithRealpath() throws {
+        let temporary = try TemporaryDirectory("certreload-physical")
+        let root = temporary.path
+        let real = try #require(Paths.realDirectory(root))
+        for directory in ["a", "a/b", "a/b/c", "elsewhere", "elsewhere/d"] { #expect(mkdir(real + "/" + directory, 0o755) == 0) }
+        #expect(symlink("a/b", real + "/link") == 0)               // relative, to a directory two down
+        #expect(symlink(real + "/elsewhere", real + "/a/b/c/abs") == 0)  // absolute, deeper in the walk
+        #expect(symlink("link", real + "/link2") == 0)             // a link to a link
+        let directories = PhysicalDirectories()
+        let cases = [
+            "", "/a", "/a/b/c", "/link", "/link/c", "/link/..", "/link/../b/c/.", "/link2/c/abs/d",
+            "/a/b/c/abs/..", "/a/./b//c", "/a/b/c/abs/d/../d",
+        ]
+        for suffix in cases {
+            let path = root + suffix
+            #expect(directories.physical(path) == Paths.realDirectory(path), "\(path)")
+            // A second look answers from the cache with the same path.
+            #expect(directories.physical(path) == Paths.realDirectory(path), "\(path) (cached)")
+        }
+        // Past the end of what exists: the existing part resolved, the rest as written.
+        #expect(directories.physical(root + "/link/nothing/here") == real + "/a/b/nothing/here")
+    }
+
     @Test("a link loop is reported, never followed forever")
     func linkLoop() throws {
         let fixture = try LineageFixture()
