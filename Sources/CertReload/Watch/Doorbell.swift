@@ -27,6 +27,9 @@ final class Doorbell: Sendable {
         waiter?.resume(returning: true)
     }
 
+    /// Whether a ring is pending (not consumed).
+    var isRung: Bool { state.withLock { $0.rung } }
+
     /// Consumes a pending ring without waiting; whether there was one.
     func consume() -> Bool {
         state.withLock { state in
