@@ -213,7 +213,11 @@ else
     # do this to certreload: Tests/Support/wallclock_shift.c says why.
     B=$(reloads)
     daemon_start clock env LD_PRELOAD="$SHIFT_LIB" WALLCLOCK_SHIFT_FILE="$CLOCK"
-    assert_eq "the shifted clock reaches the daemon" "yes" "$(grep -q "wallclock_shift.so" "/proc/$DPID/maps" 2>/dev/null && echo yes || echo no)"
+    # $DPID is the shell's child until it has exec'd env and then certreload: wait for the library
+    # to be mapped rather than look once (a look right after the fork saw bash's maps, CI 16:34).
+    shift_mapped() { grep -q "wallclock_shift.so" "/proc/$DPID/maps" 2>/dev/null; }
+    e2e_wait_until 10 "the preloaded clock library in certreload's maps" shift_mapped || true
+    assert_eq "the shifted clock reaches the daemon" "yes" "$(shift_mapped && echo yes || echo no)"
     e2e_wait_until 30 "the first pass (a reload: no record yet)" reloads_at_least $((B + 1)) || show_daemon
     assert_eq "the first pass: one reload" "$((B + 1))" "$(reloads)"
     assert_eq "70 days left at the real time: no expiry warning" "0" "$(log_count "certreload_code=expiring-soon")"
