@@ -246,6 +246,10 @@ struct Redactor: Sendable {
         return line.count > limit ? String(line.prefix(limit)) + "…" : line
     }
 
+    /// A short server-chosen word (a JMAP error type, an object id, a configuration key), fit
+    /// for a message: every server string that reaches one goes through here or `excerpt`.
+    func word(_ text: String) -> String { excerpt(text, limit: 80) }
+
     /// Whitespace runs become one space, other control characters are dropped, the ends trimmed.
     static func oneLine(_ text: String) -> String {
         var line = ""

@@ -146,7 +146,7 @@ public struct StalwartReloadTarget: BlockingReloadTarget {
             let detail = response.json?[member: "detail"]?.stringValue ?? ""
             // 0.15: "Unknown capability: \"urn:stalwart:jmap\"" is a notRequest (its request parser).
             if type.hasSuffix("unknownCapability") || (type.hasSuffix("notRequest") && detail.contains("urn:stalwart:jmap")) {
-                return .notSupported("JMAP \(JMAPName.short(type)): \(redactor.excerpt(detail, limit: 120))")
+                return .notSupported("JMAP \(redactor.word(JMAPName.short(type))): \(redactor.excerpt(detail, limit: 120))")
             }
         }
         if response.status == 401 {
@@ -170,7 +170,7 @@ public struct StalwartReloadTarget: BlockingReloadTarget {
                 throw ReloadError(.reloadUnauthorized, "\(server) refused x:Action/set: forbidden\(description)",
                                   fix: Self.jmapUnauthorizedFix)
             }
-            throw ReloadError(.reloadFailed, "\(server) answered x:Action/set with the JMAP error \(type)\(description)")
+            throw ReloadError(.reloadFailed, "\(server) answered x:Action/set with the JMAP error \(redactor.word(type))\(description)")
         }
         if arguments[member: "created"]?[member: "r1"] != nil {
             return .reloaded("Stalwart at \(endpoint) reloaded its TLS certificates (JMAP)")
@@ -187,7 +187,7 @@ public struct StalwartReloadTarget: BlockingReloadTarget {
         let type = failure[member: "type"]?.stringValue ?? "unknown"
         let descriptionText = failure[member: "description"].map { redactor.excerpt($0.displayText) }
         let description = descriptionText.map { ": " + $0 } ?? ""
-        let object = failure[member: "objectId"]?[member: "id"]?.stringValue.map { " (certificate object \($0))" } ?? ""
+        let object = failure[member: "objectId"]?[member: "id"]?.stringValue.map { " (certificate object \(redactor.word($0)))" } ?? ""
         if type == "forbidden" {
             if descriptionText?.hasPrefix("Insufficient permissions") == true {
                 return ReloadError(.reloadUnauthorized, "\(server) refused to reload its TLS certificates: forbidden\(description)",
@@ -201,7 +201,7 @@ public struct StalwartReloadTarget: BlockingReloadTarget {
                 fix: "read Stalwart's log for the error at this time; if it names a permission, give the key actionReloadTlsCertificates")
         }
         return ReloadError(
-            .reloadFailed, "\(server) did not load a certificate\(object): \(type)\(description). \(jmapServesNow)",
+            .reloadFailed, "\(server) did not load a certificate\(object): \(redactor.word(type))\(description). \(jmapServesNow)",
             fix: "run `certreload check` on the lineage behind that certificate object, and `certreload verify` to see what is served")
     }
 
@@ -230,20 +230,26 @@ public struct StalwartReloadTarget: BlockingReloadTarget {
             ? " A macro error may be about another setting: Stalwart 0.15 re-resolves every %{…}% macro of its configuration on each reload."
             : ""
         if !certificateErrors.isEmpty {
-            let others = otherErrors.isEmpty ? "" : " It also reported: \(otherErrors.map(\.text).joined(separator: "; "))."
+            let others = otherErrors.isEmpty ? "" : " It also reported: \(Self.listed(otherErrors))."
             throw ReloadError(
                 .reloadFailed,
                 "\(server) reported \(certificateErrors.count) certificate error(s) on reload: "
-                    + "\(certificateErrors.map(\.text).joined(separator: "; ")). \(Self.restServesNow).\(others)\(macroCaution)",
+                    + "\(Self.listed(certificateErrors)). \(Self.restServesNow).\(others)\(macroCaution)",
                 fix: "run `certreload check` on the lineage whose files that setting names, and make them readable by the user Stalwart runs as")
         }
         var tail = ""
         if !otherErrors.isEmpty {
-            tail += "; it also reported errors about other settings, not certificates: \(otherErrors.map(\.text).joined(separator: "; ")).\(macroCaution)"
+            tail += "; it also reported errors about other settings, not certificates: \(Self.listed(otherErrors)).\(macroCaution)"
         }
         let warnings = Self.configErrors(data[member: "warnings"], redactor)
-        if !warnings.isEmpty { tail += "; warnings: \(warnings.map(\.text).joined(separator: "; "))" }
+        if !warnings.isEmpty { tail += "; warnings: \(Self.listed(warnings))" }
         return "Stalwart at \(endpoint) reloaded its TLS certificates (REST)\(tail)"
+    }
+
+    /// The first few entries, then how many more (a server may report thousands).
+    static func listed(_ entries: [ConfigEntry], first: Int = 8) -> String {
+        let shown = entries.prefix(first).map(\.text).joined(separator: "; ")
+        return entries.count > first ? "\(shown); and \(entries.count - first) more" : shown
     }
 
     /// One entry of 0.15's `errors` / `warnings` object: `"key": {"type": …, "error": …}`
@@ -260,7 +266,8 @@ public struct StalwartReloadTarget: BlockingReloadTarget {
             let type = entry[member: "type"]?.stringValue ?? "unknown"
             let words = entry[member: "error"]?.stringValue ?? entry[member: "default"]?.stringValue
                 ?? entry[member: "value"]?.stringValue
-            let text = words.map { "\(key): \(redactor.excerpt($0, limit: 200)) (\(type))" } ?? "\(key): \(type)"
+            let (shownKey, shownType) = (redactor.word(key), redactor.word(type))
+            let text = words.map { "\(shownKey): \(redactor.excerpt($0, limit: 200)) (\(shownType))" } ?? "\(shownKey): \(shownType)"
             return ConfigEntry(key: key, type: type, text: text)
         }
     }

@@ -110,7 +110,7 @@ public struct StalwartRegistry: Sendable {
             return .failure(.noRegistry("\(request.summary) answered \(response.status)"))
         }
         if response.status == 400, let type = response.json?[member: "type"]?.stringValue, type.hasSuffix("notRequest") || type.hasSuffix("unknownCapability") {
-            return .failure(.noRegistry("JMAP \(JMAPName.short(type)) for urn:stalwart:jmap (Stalwart 0.15)"))
+            return .failure(.noRegistry("JMAP \(request.redactor.word(JMAPName.short(type))) for urn:stalwart:jmap (Stalwart 0.15)"))
         }
         guard response.isSuccess else {
             return .failure(.failed(ReloadError.httpStatus(

@@ -275,6 +275,51 @@ struct StalwartReloadTargetTests {
         #expect(error.message.contains("certificate object c9"))
     }
 
+    /// FuzzJSON's second find (a CI run): the JMAP error `type` and the object id were quoted
+    /// as the server sent them, so a server echoing the key in `type` got it into the message.
+    @Test("every server-chosen word of a JMAP or REST answer is scrubbed of the credentials")
+    func echoedSecretsInEveryField() async throws {
+        let token = "API_ZnV6ei1zZWNyZXQtdG9rZW4"
+        let stalwart = try StalwartReloadTarget(url: "http://127.0.0.1:8080")
+        let request = HTTPRequest(method: "POST", endpoint: stalwart.endpoint, path: "/jmap/", authorization: .bearer(token: token))
+        func answer(_ status: Int, _ body: String) -> HTTPResponse {
+            HTTPResponse(status: status, headers: [], body: Array(body.utf8), truncated: false)
+        }
+        let echoes = [
+            #"{"methodResponses":[["x:Action/set",{"notCreated":{"r1":{"type":"forbidpermissions \#(token)","objectId":{"id":"b"}}}},"c1"]]}"#,
+            #"{"methodResponses":[["x:Action/set",{"notCreated":{"r1":{"type":"x","objectId":{"id":"\#(token)"}}}},"c1"]]}"#,
+            #"{"methodResponses":[["error",{"type":"\#(token)"},"c1"]]}"#,
+        ]
+        for body in echoes {
+            do {
+                _ = try stalwart.jmapAnswer(answer(200, body), to: request)
+                Issue.record("accepted \(body)")
+            } catch {
+                #expect(!error.message.contains(token), "\(error.message)")
+                #expect(error.message.contains("[redacted]"), "\(error.message)")
+            }
+        }
+        let notRequest = #"{"type":"urn:ietf:params:jmap:error:\#(token)unknownCapability","detail":"x"}"#
+        if case .notSupported(let why) = try stalwart.jmapAnswer(answer(400, notRequest), to: request) {
+            #expect(!why.contains(token), "\(why)")
+        } else {
+            Issue.record("a 400 unknownCapability was not taken for a missing JMAP reload")
+        }
+        // REST: keys and types of the errors object too, and a thousand of them stay one bounded message.
+        var entries = [#""\#(token)":{"type":"\#(token)","error":"x"}"#]
+        entries += (0..<1000).map { #""certificate.c\#($0)":{"type":"build","error":"unreadable"}"# }
+        let rest = #"{"data":{"warnings":{},"errors":{\#(entries.joined(separator: ","))}}}"#
+        do {
+            _ = try stalwart.restAnswer(answer(200, rest), to: request)
+            Issue.record("a REST answer with errors was taken for a reload")
+        } catch {
+            #expect(!error.message.contains(token))
+            #expect(error.message.contains("1000 certificate error(s)"))
+            #expect(error.message.contains("and 992 more"), "\(error.message.prefix(400))")
+            #expect(error.message.utf8.count < 8192)
+        }
+    }
+
     @Test("0.16/1.0: a wrong API_ key is refused on /jmap/ and that is final (no REST to try)", arguments: versions016)
     func wrongAPIKey(version: String) async throws {
         let stalwart = try StalwartStandIn(version, apiKeys: ["ops:right:\(reloadPermissions)"])
