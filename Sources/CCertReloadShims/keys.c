@@ -42,35 +42,41 @@ struct decoder_pool {
 
 static struct decoder_pool private_keys = {PTHREAD_MUTEX_INITIALIZER, NULL, "PEM", NULL, EVP_PKEY_KEYPAIR, ""};
 
-/* Public keys: one pool per key type, as d2i_X509 builds its decoder for the algorithm the
- * certificate names (rsaEncryption, id-ecPublicKey, ED25519, …). */
-#define PUBLIC_POOLS 8
-static pthread_mutex_t public_pools_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct decoder_pool public_pools[PUBLIC_POOLS];
-static int public_pool_count;
+/* Keys of a known type: one pool per (structure, key type), as d2i_X509 builds its decoder for
+ * the algorithm the certificate names (rsaEncryption, id-ecPublicKey, ED25519, …). A decoder
+ * for one key type costs about a third of one for any (1.2 vs 3.8 million instructions). */
+#define TYPED_POOLS 16
+static pthread_mutex_t typed_pools_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct decoder_pool typed_pools[TYPED_POOLS];
+static int typed_pool_count;
 
-/* The pool for `keytype`, NULL when PUBLIC_POOLS types are already pooled. */
-static struct decoder_pool *public_pool(const char *keytype) {
+/* The DER pool for `structure` and `keytype`, NULL when TYPED_POOLS are already in use.
+ * `structure` is one of the string literals below (compared by address). */
+static struct decoder_pool *typed_pool(const char *structure, int selection, const char *keytype) {
     struct decoder_pool *pool = NULL;
-    pthread_mutex_lock(&public_pools_lock);
-    for (int index = 0; index < public_pool_count; index++) {
-        if (strcmp(public_pools[index].keytype, keytype) == 0) {
-            pool = &public_pools[index];
+    pthread_mutex_lock(&typed_pools_lock);
+    for (int index = 0; index < typed_pool_count; index++) {
+        if (typed_pools[index].structure == structure && strcmp(typed_pools[index].keytype, keytype) == 0) {
+            pool = &typed_pools[index];
             break;
         }
     }
-    if (pool == NULL && public_pool_count < PUBLIC_POOLS && strlen(keytype) < sizeof pool->keytype) {
-        pool = &public_pools[public_pool_count++];
+    if (pool == NULL && typed_pool_count < TYPED_POOLS && strlen(keytype) < sizeof pool->keytype) {
+        pool = &typed_pools[typed_pool_count++];
         pthread_mutex_init(&pool->lock, NULL);
         pool->free = NULL;
         pool->input = "DER";
-        pool->structure = "SubjectPublicKeyInfo";
-        pool->selection = EVP_PKEY_PUBLIC_KEY;
+        pool->structure = structure;
+        pool->selection = selection;
         strcpy(pool->keytype, keytype);
     }
-    pthread_mutex_unlock(&public_pools_lock);
+    pthread_mutex_unlock(&typed_pools_lock);
     return pool;
 }
+
+static const char public_key_info[] = "SubjectPublicKeyInfo";
+static const char private_key_info[] = "PrivateKeyInfo";
+static const char type_specific[] = "type-specific";
 
 static struct decoder_slot *decoder_take(struct decoder_pool *pool) {
     pthread_mutex_lock(&pool->lock);
@@ -98,8 +104,88 @@ static void decoder_give_back(struct decoder_pool *pool, struct decoder_slot *sl
     pthread_mutex_unlock(&pool->lock);
 }
 
+/* Decodes DER with a pooled decoder of `pool` (or a one-off one when `pool` is NULL). */
+static EVP_PKEY *decode_der(struct decoder_pool *pool, struct decoder_pool *one_off, const unsigned char *der, size_t length) {
+    if (pool == NULL) pool = one_off;
+    struct decoder_slot *slot = decoder_take(pool);
+    if (slot == NULL) return NULL;
+    EVP_PKEY *key = NULL;
+    const unsigned char *cursor = der;
+    size_t left = length;
+    slot->decoded = NULL;
+    if (OSSL_DECODER_from_data(slot->context, &cursor, &left) && slot->decoded != NULL) {
+        key = slot->decoded;
+    } else {
+        EVP_PKEY_free(slot->decoded);
+    }
+    slot->decoded = NULL;
+    if (pool == one_off) {
+        OSSL_DECODER_CTX_free(slot->context);
+        free(slot);
+    } else {
+        decoder_give_back(pool, slot);
+    }
+    return key;
+}
+
+/* The key in the first private-key block of `pem` when that block is one of certbot's and
+ * OpenSSL's plain forms (PKCS#8 "PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", with no
+ * encryption headers) and only certificates come before it, decoded by a decoder built for
+ * its key type. NULL otherwise, with the error queue as it was: the caller then decodes as
+ * PEM_read_bio_PrivateKey would, so every failure and every other form reads exactly as
+ * before, and a key read here is the one that reading would have returned. */
+static EVP_PKEY *read_private_key_typed(const unsigned char *pem, size_t length) {
+    BIO *bio = BIO_new_mem_buf(pem, (int)length);
+    if (bio == NULL) return NULL;
+    EVP_PKEY *key = NULL;
+    ERR_set_mark();
+    char *name = NULL, *header = NULL;
+    unsigned char *data = NULL;
+    long data_length = 0;
+    while (PEM_read_bio(bio, &name, &header, &data, &data_length)) {
+        const char *structure = NULL;
+        char keytype[80] = "";
+        if (strcmp(name, "PRIVATE KEY") == 0) {
+            structure = private_key_info;
+            const unsigned char *cursor = data;
+            PKCS8_PRIV_KEY_INFO *info = d2i_PKCS8_PRIV_KEY_INFO(NULL, &cursor, data_length);
+            const ASN1_OBJECT *algorithm = NULL;
+            /* The name EVP_PKCS82PKEY's decoder would find the key manager by. */
+            if (info == NULL || !PKCS8_pkey_get0(&algorithm, NULL, NULL, NULL, info)
+                || OBJ_obj2txt(keytype, sizeof keytype, algorithm, 0) <= 0) {
+                structure = NULL;
+            }
+            PKCS8_PRIV_KEY_INFO_free(info);
+        } else if (strcmp(name, "RSA PRIVATE KEY") == 0) {
+            structure = type_specific;
+            strcpy(keytype, "RSA");
+        } else if (strcmp(name, "EC PRIVATE KEY") == 0) {
+            structure = type_specific;
+            strcpy(keytype, "EC");
+        }
+        int certificate = strcmp(name, PEM_STRING_X509) == 0 || strcmp(name, PEM_STRING_X509_TRUSTED) == 0
+            || strcmp(name, PEM_STRING_X509_OLD) == 0;
+        if (structure != NULL && header[0] == 0) {
+            struct decoder_pool one_off = {PTHREAD_MUTEX_INITIALIZER, NULL, "DER", structure, EVP_PKEY_KEYPAIR, ""};
+            strcpy(one_off.keytype, keytype);
+            key = decode_der(typed_pool(structure, EVP_PKEY_KEYPAIR, keytype), &one_off, data, (size_t)data_length);
+        }
+        OPENSSL_free(name);
+        OPENSSL_free(header);
+        OPENSSL_free(data);
+        name = header = NULL;
+        data = NULL;
+        if (!certificate) break; /* the first block that is not a certificate decides */
+    }
+    ERR_pop_to_mark();
+    BIO_free(bio);
+    return key;
+}
+
 EVP_PKEY *certreload_read_private_key(const unsigned char *pem, size_t length) {
     if (length > (size_t)0x7fffffff) return NULL;
+    EVP_PKEY *typed = read_private_key_typed(pem, length);
+    if (typed != NULL) return typed;
     struct decoder_slot *slot = decoder_take(&private_keys);
     if (slot == NULL) return NULL;
     BIO *bio = BIO_new_mem_buf(pem, (int)length);
@@ -182,31 +268,9 @@ EVP_PKEY *certreload_x509_public_key(X509 *cert) {
     int spki_length = i2d_X509_PUBKEY(spki_field, &spki);
     if (spki_length <= 0) return NULL;
     /* More key types than pools: a context of a one-off pool, freed after use. */
-    struct decoder_pool *pool = public_pool(keytype);
-    struct decoder_pool one_off = {PTHREAD_MUTEX_INITIALIZER, NULL, "DER", "SubjectPublicKeyInfo", EVP_PKEY_PUBLIC_KEY, ""};
-    if (pool == NULL) {
-        pool = &one_off;
-        if (strlen(keytype) < sizeof one_off.keytype) strcpy(one_off.keytype, keytype);
-    }
-    struct decoder_slot *slot = decoder_take(pool);
-    EVP_PKEY *key = NULL;
-    if (slot != NULL) {
-        const unsigned char *cursor = spki;
-        size_t left = (size_t)spki_length;
-        slot->decoded = NULL;
-        if (OSSL_DECODER_from_data(slot->context, &cursor, &left) && slot->decoded != NULL) {
-            key = slot->decoded;
-        } else {
-            EVP_PKEY_free(slot->decoded);
-        }
-        slot->decoded = NULL;
-        if (pool == &one_off) {
-            OSSL_DECODER_CTX_free(slot->context);
-            free(slot);
-        } else {
-            decoder_give_back(pool, slot);
-        }
-    }
+    struct decoder_pool one_off = {PTHREAD_MUTEX_INITIALIZER, NULL, "DER", public_key_info, EVP_PKEY_PUBLIC_KEY, ""};
+    if (strlen(keytype) < sizeof one_off.keytype) strcpy(one_off.keytype, keytype);
+    EVP_PKEY *key = decode_der(typed_pool(public_key_info, EVP_PKEY_PUBLIC_KEY, keytype), &one_off, spki, (size_t)spki_length);
     OPENSSL_free(spki);
     return key;
 }

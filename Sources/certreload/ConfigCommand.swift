@@ -79,13 +79,13 @@ enum ConfigSummary {
         for target in configuration.targets {
             out += "target \(target.name) (line \(target.location.line))\n"
             if !target.lineages.isEmpty {
-                out += "  lineages  \(target.lineages.joined(separator: ", "))\n"
+                out += "  lineages  \(listed(target.lineages))\n"
             } else {
                 out += "  cert      \(target.certFile ?? "-")\n  key       \(target.keyFile ?? "-")\n"
                 if let chain = target.chainFile { out += "  chain     \(chain)\n" }
             }
             if let user = target.user { out += "  user      \(user)\n" }
-            if !target.hostnames.isEmpty { out += "  hostnames \(target.hostnames.joined(separator: ", "))\n" }
+            if !target.hostnames.isEmpty { out += "  hostnames \(listed(target.hostnames))\n" }
             out += "  reload    \(reload(target.reload))\n"
             for endpoint in target.verify { out += "  verify    \(endpoint.url)\n" }
             if let connect = target.connect { out += "  connect   \(connect)\n" }
@@ -93,6 +93,14 @@ enum ConfigSummary {
             if let warning = target.insecureWarning { out += "  warning [\(warning.code.rawValue)] \(warning.message)\n" }
         }
         return out
+    }
+
+    /// A list on one line: all of a short one, else its first 8 and how many more (a hosting
+    /// box's target may name 10,000 lineages).
+    static func listed(_ names: [String]) -> String {
+        let shown = 8
+        if names.count <= shown + 2 { return names.joined(separator: ", ") }
+        return names.prefix(shown).joined(separator: ", ") + " and \(names.count - shown) more (\(names.count) in all)"
     }
 
     /// The kind and where it goes; a secret is named by its source kind only, never its value.

@@ -84,6 +84,16 @@ EOF
 cp "$CONF" "$E2E_TMP/certreload.toml.good"
 cr_show config-check config check --config "$CONF"
 assert_eq "config check accepts the watch configuration (exit 0)" "0" "$CR_RC"
+# A target naming thousands of lineages is summarised on one short line, not listed whole.
+MANY=$E2E_TMP/many.toml
+{ printf 'certbot-dir = "%s"\nstate-dir = "%s"\n[target.many]\nreload = { command = ["/bin/true"] }\nlineages = [' "$C" "$STATE"
+  seq -f '"lineage-%g.example"' 1 3000 | paste -sd, -; printf ']\n'; } >"$MANY"
+cr_show config-check-many config check --config "$MANY"
+assert_eq "config check accepts a target of 3,000 lineages (exit 0)" "0" "$CR_RC"
+LINEAGES_LINE=$(grep '^  lineages' "$CR_OUT" || true)
+assert_eq "it names the first 8 and counts the rest" \
+    "  lineages  lineage-1.example, lineage-2.example, lineage-3.example, lineage-4.example, lineage-5.example, lineage-6.example, lineage-7.example, lineage-8.example and 2992 more (3000 in all)" \
+    "$LINEAGES_LINE"
 
 # The notify socket: a python3 helper binds a datagram socket with SO_PASSCRED and writes one
 # line per datagram, "pid=PID FIELD|FIELD...", to $NOTIFY_LOG (flushed at once).

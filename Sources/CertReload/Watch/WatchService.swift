@@ -441,21 +441,24 @@ final class WatchGeneration: Sendable {
     /// both cores (at 10,000 lineages that look is seconds of file reads and OpenSSL).
     static func make(configuration: Configuration, status: WatchStatus, logger: Logger) async -> WatchGeneration {
         let directory = CertbotDirectory(configuration.certbotDirectory)
-        let sources = Array(Set(configuration.targets.flatMap(\.lineages))).map {
-            LineageSource.certbot(liveDirectory: Paths.join(directory.liveDirectory, $0))
-        }
+        var names: [String] = []
+        var seen = Set<String>()
+        for name in configuration.targets.flatMap(\.lineages) where seen.insert(name).inserted { names.append(name) }
+        let sources = names.map { LineageSource.certbot(liveDirectory: Paths.join(directory.liveDirectory, $0)) }
         let looks = await Blocking.run { _ in sources.parallelMap { LineageSnapshot.inspect($0) } }
-        let snapshots = Dictionary(zip(looks.map(\.name), looks), uniquingKeysWith: { first, _ in first })
-        return WatchGeneration(configuration: configuration, snapshots: snapshots, status: status, logger: logger)
+        var slots: [String: LineageSlot] = [:]
+        for (index, name) in names.enumerated() {
+            slots[name] = LineageSlot(name: name, source: sources[index], snapshot: looks[index])
+        }
+        return WatchGeneration(configuration: configuration, lineages: slots, status: status, logger: logger)
     }
 
-    private init(configuration: Configuration, snapshots: [String: LineageSnapshot], status: WatchStatus, logger: Logger) {
+    /// `lineages` holds a slot for every lineage every target names (`make` looked at each).
+    private init(configuration: Configuration, lineages: [String: LineageSlot], status: WatchStatus, logger: Logger) {
         (followers, followersContinuation) = AsyncStream.makeStream(of: LineageSlot.self)
         self.configuration = configuration
         self.timing = WatchTiming(configuration.watch)
         self.status = status
-        let directory = CertbotDirectory(configuration.certbotDirectory)
-        var lineages: [String: LineageSlot] = [:]
         var targets: [TargetSlot] = []
         for target in configuration.targets {
             guard !target.lineages.isEmpty else {
@@ -464,14 +467,7 @@ final class WatchGeneration: Sendable {
                     metadata: ["certreload_target": "\(target.name)"])
                 continue
             }
-            var slots: [LineageSlot] = []
-            for name in target.lineages {
-                if lineages[name] == nil {
-                    let source = LineageSource.certbot(liveDirectory: Paths.join(directory.liveDirectory, name))
-                    lineages[name] = LineageSlot(name: name, source: source, snapshot: snapshots[name] ?? LineageSnapshot.inspect(source))
-                }
-                slots.append(lineages[name]!)
-            }
+            let slots = target.lineages.map { lineages[$0]! }
             targets.append(TargetSlot(target: target, lineages: slots))
         }
         self.lineages = lineages
