@@ -27,7 +27,8 @@ public struct ListeningSocket: Sendable, Equatable {
 public struct SocketOwner: Sendable, Equatable {
     public var uid: uid_t
     public var user: String
-    /// The lowest pid holding the socket (the master of a pre-forking server).
+    /// The master of the holders: the one whose parent holds no copy of the socket (a pre-forking
+    /// server's children inherit the listening socket from it); the lowest such pid if several.
     public var pid: Int32?
     /// `/proc/PID/comm` of that process.
     public var process: String?
@@ -89,7 +90,11 @@ public enum SocketOwners {
     }
 
     /// The owners of the sockets listening on `port` that a connection to `dialled` reaches.
-    public static func owner(port: UInt16, dialled: String?, sockets: [ListeningSocket], holders: [UInt64: [Int32]]) -> SocketOwner? {
+    /// `parent` gives a process's parent pid (from /proc unless a test says otherwise).
+    public static func owner(
+        port: UInt16, dialled: String?, sockets: [ListeningSocket], holders: [UInt64: [Int32]],
+        parent: (Int32) -> Int32? = parentPID
+    ) -> SocketOwner? {
         let local = localAddresses()
         let candidates = sockets.filter { socket in
             guard socket.port == port else { return false }
@@ -99,7 +104,7 @@ public enum SocketOwners {
         }
         guard let socket = candidates.first(where: { !(holders[$0.inode] ?? []).isEmpty }) ?? candidates.first else { return nil }
         let pids = (holders[socket.inode] ?? []).sorted()
-        let pid = pids.first
+        let pid = master(of: pids, parent: parent)
         return SocketOwner(
             uid: socket.uid, user: Account.userName(socket.uid), pid: pid,
             process: pid.flatMap(processName), pids: pids)
@@ -128,6 +133,28 @@ public enum SocketOwners {
             closedir(fds)
         }
         return result
+    }
+
+    /// The holder whose parent is not a holder: Postfix's `master` while `smtpd` children hold the
+    /// inherited socket too. Not the lowest pid: pids wrap (pid_max is 32768 on many machines), so
+    /// a child can have a lower pid than its master.
+    static func master(of pids: [Int32], parent: (Int32) -> Int32?) -> Int32? {
+        let holding = Set(pids)
+        return pids.first { pid in parent(pid).map { !holding.contains($0) } ?? true } ?? pids.first
+    }
+
+    /// The parent pid from `/proc/PID/stat`: the fourth field, read after the last ')' because the
+    /// process name in parentheses may itself hold spaces and parentheses.
+    public static func parentPID(_ pid: Int32) -> Int32? {
+        guard case .success(let bytes) = SafeFile.read("/proc/\(pid)/stat", limit: 4096) else { return nil }
+        return parentPID(stat: bytes)
+    }
+
+    static func parentPID(stat bytes: [UInt8]) -> Int32? {
+        guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " "))
+        guard fields.count >= 2 else { return nil }
+        return Int32(String(decoding: fields[1], as: UTF8.self))
     }
 
     static func processName(_ pid: Int32) -> String? {

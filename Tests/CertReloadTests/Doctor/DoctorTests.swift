@@ -49,9 +49,32 @@ struct DoctorTests {
         ]
         #expect(SocketOwners.owner(port: 25, dialled: "127.0.0.1", sockets: sockets, holders: [:]) == nil)
         #expect(SocketOwners.owner(port: 25, dialled: "10.9.9.9", sockets: sockets, holders: [:])?.uid == 1)
-        let owner = SocketOwners.owner(port: 993, dialled: "127.0.0.1", sockets: sockets, holders: [2: [900, 77]])
+        let owner = SocketOwners.owner(port: 993, dialled: "127.0.0.1", sockets: sockets, holders: [2: [900, 77]], parent: { _ in 1 })
         #expect(owner?.pid == 77)
         #expect(owner?.pids == [77, 900])
+    }
+
+    @Test("the master is the holder whose parent holds no copy, not the lowest pid (pids wrap)")
+    func ownerMaster() {
+        let sockets = [ListeningSocket(address: "0.0.0.0", port: 25, uid: 0, inode: 7)]
+        // Postfix after a pid wrap: master 32681 (parent 1), its smtpd 404 inherited the socket.
+        let parents: [Int32: Int32] = [32681: 1, 404: 32681, 405: 32681]
+        let owner = SocketOwners.owner(port: 25, dialled: "127.0.0.1", sockets: sockets, holders: [7: [404, 32681, 405]], parent: { parents[$0] })
+        #expect(owner?.pid == 32681)
+        #expect(owner?.pids == [404, 405, 32681])
+        // A process gone before its parent was read counts as a root; two roots: the lowest.
+        #expect(SocketOwners.master(of: [10, 20, 30], parent: { [20: 10, 30: 99][$0] }) == 10)
+        #expect(SocketOwners.master(of: [50, 60], parent: { [50: 60][$0] }) == 60)
+    }
+
+    @Test("a parent pid is read from /proc/PID/stat, past a name with spaces and parentheses")
+    func parentFromProc() {
+        #expect(SocketOwners.parentPID(stat: Array("404 (smtpd) S 32681 32681 32681 0 -1".utf8)) == 32681)
+        #expect(SocketOwners.parentPID(stat: Array("77 (a) b (c)) R 12 77 77 0".utf8)) == 12)
+        #expect(SocketOwners.parentPID(stat: Array("77 (no close S 12".utf8)) == nil)
+        #expect(SocketOwners.parentPID(getpid()) == getppid())
+        #expect(SocketOwners.parentPID(1) == 0)
+        #expect(SocketOwners.parentPID(-5) == nil)
     }
 
     @Test("this process's own listening socket is found with its pid and name")
