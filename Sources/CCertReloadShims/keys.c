@@ -104,9 +104,16 @@ static void decoder_give_back(struct decoder_pool *pool, struct decoder_slot *sl
     pthread_mutex_unlock(&pool->lock);
 }
 
-/* Decodes DER with a pooled decoder of `pool` (or a one-off one when `pool` is NULL). */
-static EVP_PKEY *decode_der(struct decoder_pool *pool, struct decoder_pool *one_off, const unsigned char *der, size_t length) {
-    if (pool == NULL) pool = one_off;
+/* Decodes DER with a pooled decoder for (`structure`, `keytype`); with more key types than
+ * pools, with the context of a one-off pool, freed after use (built for any key type when the
+ * name is too long to keep). */
+static EVP_PKEY *decode_der(const char *structure, int selection, const char *keytype, const unsigned char *der, size_t length) {
+    struct decoder_pool one_off = {PTHREAD_MUTEX_INITIALIZER, NULL, "DER", structure, selection, ""};
+    struct decoder_pool *pool = typed_pool(structure, selection, keytype);
+    if (pool == NULL) {
+        if (strlen(keytype) < sizeof one_off.keytype) strcpy(one_off.keytype, keytype);
+        pool = &one_off;
+    }
     struct decoder_slot *slot = decoder_take(pool);
     if (slot == NULL) return NULL;
     EVP_PKEY *key = NULL;
@@ -119,7 +126,7 @@ static EVP_PKEY *decode_der(struct decoder_pool *pool, struct decoder_pool *one_
         EVP_PKEY_free(slot->decoded);
     }
     slot->decoded = NULL;
-    if (pool == one_off) {
+    if (pool == &one_off) {
         OSSL_DECODER_CTX_free(slot->context);
         free(slot);
     } else {
@@ -166,9 +173,7 @@ static EVP_PKEY *read_private_key_typed(const unsigned char *pem, size_t length)
         int certificate = strcmp(name, PEM_STRING_X509) == 0 || strcmp(name, PEM_STRING_X509_TRUSTED) == 0
             || strcmp(name, PEM_STRING_X509_OLD) == 0;
         if (structure != NULL && header[0] == 0) {
-            struct decoder_pool one_off = {PTHREAD_MUTEX_INITIALIZER, NULL, "DER", structure, EVP_PKEY_KEYPAIR, ""};
-            strcpy(one_off.keytype, keytype);
-            key = decode_der(typed_pool(structure, EVP_PKEY_KEYPAIR, keytype), &one_off, data, (size_t)data_length);
+            key = decode_der(structure, EVP_PKEY_KEYPAIR, keytype, data, (size_t)data_length);
         }
         OPENSSL_free(name);
         OPENSSL_free(header);
@@ -267,10 +272,7 @@ EVP_PKEY *certreload_x509_public_key(X509 *cert) {
     unsigned char *spki = NULL;
     int spki_length = i2d_X509_PUBKEY(spki_field, &spki);
     if (spki_length <= 0) return NULL;
-    /* More key types than pools: a context of a one-off pool, freed after use. */
-    struct decoder_pool one_off = {PTHREAD_MUTEX_INITIALIZER, NULL, "DER", public_key_info, EVP_PKEY_PUBLIC_KEY, ""};
-    if (strlen(keytype) < sizeof one_off.keytype) strcpy(one_off.keytype, keytype);
-    EVP_PKEY *key = decode_der(typed_pool(public_key_info, EVP_PKEY_PUBLIC_KEY, keytype), &one_off, spki, (size_t)spki_length);
+    EVP_PKEY *key = decode_der(public_key_info, EVP_PKEY_PUBLIC_KEY, keytype, spki, (size_t)spki_length);
     OPENSSL_free(spki);
     return key;
 }
