@@ -98,9 +98,7 @@ enum ConfigSummary {
     /// A list on one line: all of a short one, else its first 8 and how many more (a hosting
     /// box's target may name 10,000 lineages).
     static func listed(_ names: [String]) -> String {
-        let shown = 8
-        if names.count <= shown + 2 { return names.joined(separator: ", ") }
-        return names.prefix(shown).joined(separator: ", ") + " and \(names.count - shown) more (\(names.count) in all)"
+        names.abbreviated(separator: ", ") { hidden, total in " and \(hidden) more (\(total) in all)" }
     }
 
     /// The kind and where it goes; a secret is named by its source kind only, never its value.

@@ -41,6 +41,11 @@ public struct ReloadError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// The same error with every secret of `redactor` gone from its message and fix.
+    func scrubbed(by redactor: Redactor) -> ReloadError {
+        ReloadError(code, redactor.scrub(message), fix: fix.map(redactor.scrub))
+    }
 }
 
 /// Something that tells one server to load its certificate files again.

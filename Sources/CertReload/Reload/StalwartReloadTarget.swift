@@ -136,7 +136,23 @@ public struct StalwartReloadTarget: BlockingReloadTarget {
     }
 
     /// What Stalwart's answer to the JMAP reload means (the fuzz target FuzzJSON feeds it).
+    /// Every field a server string enters goes through `Redactor.word` or `excerpt` (length, one
+    /// line); the finished words are scrubbed once more here, so a field added later without
+    /// them still cannot carry the request's secret out.
     func jmapAnswer(_ response: HTTPResponse, to request: HTTPRequest) throws(ReloadError) -> JMAPOutcome {
+        let redactor = request.redactor
+        do {
+            switch try jmapMeaning(response, to: request) {
+            case .reloaded(let line): return .reloaded(redactor.scrub(line))
+            case .notSupported(let why): return .notSupported(redactor.scrub(why))
+            case .refused(let error): return .refused(error.scrubbed(by: redactor))
+            }
+        } catch {
+            throw error.scrubbed(by: redactor)
+        }
+    }
+
+    private func jmapMeaning(_ response: HTTPResponse, to request: HTTPRequest) throws(ReloadError) -> JMAPOutcome {
         let redactor = request.redactor
         let server = "Stalwart at \(endpoint)"
         if response.status == 404 || response.status == 405 {
@@ -210,8 +226,17 @@ public struct StalwartReloadTarget: BlockingReloadTarget {
         return try restAnswer(client.send(request), to: request)
     }
 
-    /// What Stalwart 0.15's answer to the REST reload means (the fuzz target FuzzJSON feeds it).
+    /// What Stalwart 0.15's answer to the REST reload means (the fuzz target FuzzJSON feeds it),
+    /// scrubbed once more as a whole, as `jmapAnswer` is.
     func restAnswer(_ response: HTTPResponse, to request: HTTPRequest) throws(ReloadError) -> String {
+        do {
+            return request.redactor.scrub(try restMeaning(response, to: request))
+        } catch {
+            throw error.scrubbed(by: request.redactor)
+        }
+    }
+
+    private func restMeaning(_ response: HTTPResponse, to request: HTTPRequest) throws(ReloadError) -> String {
         let redactor = request.redactor
         let server = "Stalwart at \(endpoint)"
         guard response.isSuccess else {
@@ -247,9 +272,8 @@ public struct StalwartReloadTarget: BlockingReloadTarget {
     }
 
     /// The first few entries, then how many more (a server may report thousands).
-    static func listed(_ entries: [ConfigEntry], first: Int = 8) -> String {
-        let shown = entries.prefix(first).map(\.text).joined(separator: "; ")
-        return entries.count > first ? "\(shown); and \(entries.count - first) more" : shown
+    static func listed(_ entries: [ConfigEntry]) -> String {
+        entries.map(\.text).abbreviated(separator: "; ") { hidden, _ in "; and \(hidden) more" }
     }
 
     /// One entry of 0.15's `errors` / `warnings` object: `"key": {"type": …, "error": …}`

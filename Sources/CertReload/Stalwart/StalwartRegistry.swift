@@ -104,7 +104,17 @@ public struct StalwartRegistry: Sendable {
     }
 
     /// The registry in Stalwart's answer to `read`'s request (the fuzz target FuzzJSON feeds it).
+    /// A refusal's words are scrubbed once more as a whole, as the reload's are.
     static func registry(from response: HTTPResponse, to request: HTTPRequest, endpoint: HTTPEndpoint) -> Result<StalwartRegistry, Unavailable> {
+        registryMeaning(from: response, to: request, endpoint: endpoint).mapError { unavailable in
+            switch unavailable {
+            case .noRegistry(let why): .noRegistry(request.redactor.scrub(why))
+            case .failed(let error): .failed(error.scrubbed(by: request.redactor))
+            }
+        }
+    }
+
+    private static func registryMeaning(from response: HTTPResponse, to request: HTTPRequest, endpoint: HTTPEndpoint) -> Result<StalwartRegistry, Unavailable> {
         let server = "Stalwart at \(endpoint)"
         if response.status == 404 || response.status == 405 {
             return .failure(.noRegistry("\(request.summary) answered \(response.status)"))
