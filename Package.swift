@@ -8,7 +8,6 @@ let package = Package(
         .library(name: "CertReload", targets: ["CertReload"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
     ],
     targets: [
@@ -38,13 +37,14 @@ let package = Package(
                 "CertReload", "COpenSSL", "CCertReloadShims",
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // The command line as a table: parser, --help, man page and completions from it.
+        .target(name: "CertReloadCommandLine", dependencies: ["CertReload"]),
         .executableTarget(
             name: "certreload",
             dependencies: [
-                "CertReload", "CertReloadDemo",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                "CertReload", "CertReloadDemo", "CertReloadCommandLine",
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "CertReloadTests", dependencies: ["CertReload", "CertReloadDemo", "CCertReloadShims", "COpenSSL"]),
+        .testTarget(name: "CertReloadTests", dependencies: ["CertReload", "CertReloadDemo", "CertReloadCommandLine", "CCertReloadShims", "COpenSSL"]),
     ]
 )

@@ -18,11 +18,10 @@
 #                         when missing
 #   --with-certbot-hook   also install /etc/letsencrypt/renewal-hooks/deploy/certreload-deploy-hook.
 #                         Not by default: certbot then runs certreload after every renewal.
-#   --without-man         skip the man page (it needs swift-argument-parser's generate-manual,
-#                         built from the package's checkout)
+#   --without-man         skip the man page
 #
 # The man page and the completions are generated from the installed binary's own
-# command-line definitions (swift-argument-parser), so they always match it.
+# command table (certreload --generate-manual, --generate-completion-script), so they always match it.
 # Files under /etc are never overwritten except the example configuration and the hook;
 # the real configuration, /etc/certreload/certreload.toml, is left to the administrator.
 # Prints every file it installs. Does not enable or start anything.
@@ -130,25 +129,16 @@ fi
 put 0644 "$work/certreload.bash" "$bashcompdir/certreload"
 put 0644 "$work/_certreload" "$zshcompdir/_certreload"
 
-# --- man page: swift-argument-parser's generate-manual reads the binary's --experimental-dump-help
+# --- man page, from the binary's own command table ----------------------------------------
 if ((with_man)); then
-    generator=$root/.build/release/generate-manual
-    if [[ ! -x $generator ]]; then
-        command -v swift >/dev/null || die "no swift to build generate-manual for the man page (or --without-man)"
-        echo "building swift-argument-parser's generate-manual ..." >&2
-        (cd "$root" && swift build -c release --static-swift-stdlib --product generate-manual >&2) ||
-            die "could not build generate-manual (swift build -c release --product generate-manual); --without-man skips the man page"
-    fi
     # A reproducible date: SOURCE_DATE_EPOCH, else the last commit's, else today.
     if [[ -n ${SOURCE_DATE_EPOCH:-} ]]; then
         date=$(date -u -d "@$SOURCE_DATE_EPOCH" +%F)
     else
         date=$(git -C "$root" log -1 --format=%cs 2>/dev/null || date -u +%F)
     fi
-    "$generator" "$binary" --date "$date" --output-directory "$work" >&2
-    [[ -s $work/certreload.1 ]] || die "generate-manual wrote no certreload.1"
-    # Blank lines inside a discussion are paragraph breaks: mdoc wants .Pp there (man warns).
-    sed -i 's/^$/.Pp/' "$work/certreload.1"
+    "$binary" --generate-manual "$date" >"$work/certreload.1"
+    [[ -s $work/certreload.1 ]] || die "certreload --generate-manual wrote no page"
     put 0644 "$work/certreload.1" "$mandir/certreload.1"
 fi
 

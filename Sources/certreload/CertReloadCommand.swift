@@ -1,5 +1,5 @@
-import ArgumentParser
 import CertReload
+import CertReloadCommandLine
 import Logging
 
 #if canImport(Glibc)
@@ -9,18 +9,19 @@ import Musl
 #endif
 
 /// The root command: it only lists subcommands.
-struct CertReloadCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "certreload",
+enum CertReloadCommand {
+    static let version = "0.1.0"
+
+    static let root = CommandSpec(
+        name: "certreload",
         abstract: "Keep TLS servers serving the certificate certbot just renewed, and say why when they cannot.",
         discussion: """
             Exit status: 0 everything usable (warnings allowed), 1 at least one lineage unusable, 2 the invocation itself is wrong (unknown user, missing certbot directory, unknown lineage).
             """,
-        version: "0.1.0",
-        subcommands: [Check.self, Doctor.self, Grant.self, Deploy.self, Reload.self, Verify.self, Watch.self, Config.self, Demo.self])
+        subcommands: [Check.spec, Doctor.spec, Grant.spec, Deploy.spec, Reload.spec, Verify.spec, Watch.spec, config, Demo.spec])
 }
 
-/// Exit status 2 for every mistake in the invocation, ArgumentParser's own included.
+/// Exit status 2 for every mistake in the invocation.
 @main
 enum Main {
     static func main() async {
@@ -29,11 +30,12 @@ enum Main {
         signal(SIGPIPE, SIG_IGN)
         LoggingBackend.bootstrap()
         do {
-            var command = try CertReloadCommand.parseAsRoot()
-            if var asyncCommand = command as? AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
+            switch try CommandLineParser.parse(Array(CommandLine.arguments.dropFirst()), root: CertReloadCommand.root) {
+            case .run(let command): try await command.run()
+            case .help(let text): Output.write(text)
+            case .version: Output.write(CertReloadCommand.version + "\n")
+            case .completion(let script): Output.write(script)
+            case .manual(let date): Output.write(Manual.page(CertReloadCommand.root, date: date))
             }
         } catch let error as UsageError {
             Output.standardError("certreload: \(error.message)")
@@ -42,17 +44,13 @@ enum Main {
         } catch let error as SystemError {
             Output.standardError("certreload: \(error)")
             exit(1)
+        } catch let error as ExitCode {
+            exit(error.rawValue)
         } catch {
-            let code = CertReloadCommand.exitCode(for: error)
-            if code == .success {
-                CertReloadCommand.exit(withError: error)
-            }
-            if error is ExitCode {
-                exit(code.rawValue)
-            }
-            Output.standardError(CertReloadCommand.fullMessage(for: error))
+            Output.standardError("certreload: \(error)")
             exit(2)
         }
+        exit(0)
     }
 }
 

@@ -1,5 +1,5 @@
-import ArgumentParser
 import CertReload
+import CertReloadCommandLine
 
 #if canImport(Glibc)
 import Glibc
@@ -9,57 +9,60 @@ import Musl
 
 extension CertReloadCommand {
     /// `certreload check`: resolve, validate and access-check lineages.
-    struct Check: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "check",  // set: deriving it costs a scan of every protocol conformance at start-up
+    struct Check: RunnableCommand {
+        static let spec = CommandSpec(
+            name: "check",
             abstract: "Check lineages: links, access as the service user, PEM, key, chain, dates, names.",
             discussion: """
                 Without arguments every lineage under <certbot-dir>/live/ is checked. An argument is a lineage name or the path of a live/NAME directory (certbot's RENEWED_LINEAGE). With --cert/--key, a pair outside certbot's layout is checked instead. Nothing is changed; exit status 0 all usable, 1 at least one unusable, 2 usage error.
-                """)
+                """,
+            arguments: [ArgumentSpec(name: "name-or-dir", help: "Lineage names or live/NAME directories.", repeatable: true, kind: .directory)],
+            options: CertbotOptions.options + [
+                OptionSpec(name: "user", value: "user", help: "The account the server reads the files as.", kind: .user),
+                OptionSpec(name: "hostname", value: "host", help: "A name the certificate must cover (repeatable).", repeatable: true),
+                OptionSpec(name: "warn-days", value: "days", help: "Warn when fewer days than this are left.", defaultText: "14", kind: .number),
+                OptionSpec(name: "cert", value: "file", help: "A certificate file outside certbot's layout.", kind: .file),
+                OptionSpec(name: "key", value: "file", help: "Its private key file.", kind: .file),
+                OptionSpec(name: "chain", value: "file", help: "Its chain file (optional; else certificates after the first in --cert).", kind: .file),
+                OptionSpec(
+                    name: "config", value: "file",
+                    help: "Check each target of this configuration file as its user, with its hostnames (lineage arguments then name targets).",
+                    kind: .file),
+            ] + OutputOptions.options,
+            make: { parsed throws(UsageError) in try Check(parsed) })
 
-        @Argument(help: ArgumentHelp("Lineage names or live/NAME directories.", valueName: "name-or-dir"))
-        var lineages: [String] = []
-
-        @OptionGroup var certbot: CertbotOptions
-
-        @Option(help: ArgumentHelp("The account the server reads the files as.", valueName: "user"))
+        var lineages: [String]
+        var certbot: CertbotOptions
         var user: String?
-
-        @Option(name: .customLong("hostname"), help: ArgumentHelp("A name the certificate must cover (repeatable).", valueName: "host"))
-        var hostnames: [String] = []
-
-        @Option(name: .customLong("warn-days"), help: "Warn when fewer days than this are left.")
-        var warnDays: Int = 14
-
-        @Option(help: ArgumentHelp("A certificate file outside certbot's layout.", valueName: "file"))
+        var hostnames: [String]
+        var warnDays: Int
         var cert: String?
-
-        @Option(help: ArgumentHelp("Its private key file.", valueName: "file"))
         var key: String?
-
-        @Option(help: ArgumentHelp("Its chain file (optional; else certificates after the first in --cert).", valueName: "file"))
         var chain: String?
-
-        @Option(
-            name: .customLong("config"),
-            help: ArgumentHelp(
-                "Check each target of this configuration file as its user, with its hostnames (lineage arguments then name targets).",
-                valueName: "file"))
         var configFile: String?
+        var output: OutputOptions
 
-        @OptionGroup var output: OutputOptions
-
-        func validate() throws {
+        init(_ parsed: ParsedArguments) throws(UsageError) {
+            lineages = parsed.argumentList("name-or-dir")
+            certbot = CertbotOptions(parsed)
+            user = parsed.string("user")
+            hostnames = parsed.strings("hostname")
+            warnDays = try parsed.int("warn-days") ?? 14
+            cert = parsed.string("cert")
+            key = parsed.string("key")
+            chain = parsed.string("chain")
+            configFile = parsed.string("config")
+            output = try OutputOptions(parsed)
             if configFile != nil && (cert != nil || user != nil || !hostnames.isEmpty) {
-                throw ValidationError("--config takes each target's user and hostnames from the file; drop --user/--hostname/--cert")
+                throw UsageError("--config takes each target's user and hostnames from the file; drop --user/--hostname/--cert")
             }
             if (cert == nil) != (key == nil) {
-                throw ValidationError("--cert and --key go together")
+                throw UsageError("--cert and --key go together")
             }
             if cert != nil && !lineages.isEmpty {
-                throw ValidationError("give either lineages or --cert/--key, not both")
+                throw UsageError("give either lineages or --cert/--key, not both")
             }
-            if warnDays < 0 { throw ValidationError("--warn-days must be 0 or more") }
+            if warnDays < 0 { throw UsageError("--warn-days must be 0 or more") }
         }
 
         func run() async throws {

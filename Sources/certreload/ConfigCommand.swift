@@ -1,5 +1,5 @@
-import ArgumentParser
 import CertReload
+import CertReloadCommandLine
 
 #if canImport(Glibc)
 import Glibc
@@ -7,38 +7,15 @@ import Glibc
 import Musl
 #endif
 
-/// Where the configuration file is.
-struct ConfigFileOptions: ParsableArguments {
-    @Option(
-        name: .customLong("config"),
-        help: ArgumentHelp(
-            "The configuration file (env CERTRELOAD_CONFIG; default \(ConfigurationLoader.defaultPath)).",
-            valueName: "file"))
-    var file: String?
-
-    var path: String { ConfigurationLoader.path(option: file) }
-}
-
-extension ConfigFileOptions {
-    init(path: String) {
-        self.init()
-        self.file = path
-    }
-}
-
 extension CertReloadCommand {
     /// `certreload config …`: work with the configuration file.
-    struct Config: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "config",  // set: deriving it costs a scan of every protocol conformance at start-up
-            abstract: "Work with certreload's configuration file.",
-            subcommands: [ConfigCheck.self])
-    }
+    static let config = CommandSpec(
+        name: "config", abstract: "Work with certreload's configuration file.", subcommands: [ConfigCheck.spec])
 
     /// `certreload config check`: validate the configuration without acting on it.
-    struct ConfigCheck: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "check",
+    struct ConfigCheck: RunnableCommand {
+        static let spec = CommandSpec(
+            name: "check",
             abstract: "Validate the configuration file and summarise its targets.",
             discussion: """
                 Reads the file and checks every key and value; nothing is reloaded, probed or resolved. \
@@ -46,11 +23,13 @@ extension CertReloadCommand {
                 never read or printed.
 
                 Exit status: 0 valid, 2 invalid (each problem is printed as FILE:LINE: KEY: message, with a fix).
-                """)
+                """,
+            options: ConfigFileOptions.options,
+            make: { parsed throws(UsageError) in ConfigCheck(config: ConfigFileOptions(parsed)) })
 
-        @OptionGroup var config: ConfigFileOptions
+        var config: ConfigFileOptions
 
-        func run() throws {
+        func run() async throws {
             let path = config.path
             let result = ConfigurationLoader.validate(path: path)
             guard let configuration = result.configuration, result.errors.isEmpty else {

@@ -1,5 +1,5 @@
-import ArgumentParser
 import CertReload
+import CertReloadCommandLine
 import CertReloadDemo
 import Logging
 
@@ -11,21 +11,24 @@ import Musl
 
 extension CertReloadCommand {
     /// `certreload demo`: the main job on an embedded certbot-style directory.
-    struct Demo: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "demo",  // set: deriving it costs a scan of every protocol conformance at start-up
+    struct Demo: RunnableCommand {
+        static let spec = CommandSpec(
+            name: "demo",
             abstract: "Run the check on a built-in certbot-style directory (no certbot, network or server needed).",
             discussion: """
                 Builds three lineages with real OpenSSL keys and certificates in a temporary directory (healthy; archive/ blocked for the service user; caught half-way through a renewal), checks them as the service user and explains the report. Then it does the whole job on loopback: a small TLS server serves the healthy lineage, the lineage is renewed, `verify` reports the stale certificate, `deploy` reloads the server through its HTTP endpoint and proves the new certificate is served, and a mail listener without TLS shows starttls-not-offered. The directory is removed at the end. Exit status 0 when every step showed what it is meant to show.
-                """)
+                """,
+            options: [
+                OptionSpec(name: "user", value: "user", help: "The service user to check as.", defaultText: "nobody", kind: .user),
+                .flag("keep", "Keep the demo directory instead of removing it."),
+            ] + OutputOptions.options,
+            make: { parsed throws(UsageError) in
+                Demo(user: parsed.string("user") ?? "nobody", keep: parsed.flag("keep"), output: try OutputOptions(parsed))
+            })
 
-        @Option(help: ArgumentHelp("The service user to check as.", valueName: "user"))
-        var user: String = "nobody"
-
-        @Flag(help: "Keep the demo directory instead of removing it.")
-        var keep = false
-
-        @OptionGroup var output: OutputOptions
+        var user: String
+        var keep: Bool
+        var output: OutputOptions
 
         func run() async throws {
             let account = try Account.named(user)

@@ -1,5 +1,5 @@
-import ArgumentParser
 import CertReload
+import CertReloadCommandLine
 
 #if canImport(Glibc)
 import Glibc
@@ -9,45 +9,52 @@ import Musl
 
 extension CertReloadCommand {
     /// `certreload doctor HOST`: one run that names every cause, no configuration needed.
-    struct Doctor: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "doctor",  // set: deriving it costs a scan of every protocol conformance at start-up
+    struct Doctor: RunnableCommand {
+        static let spec = CommandSpec(
+            name: "doctor",
             abstract: "Probe HOST's mail and web ports, match what they serve against certbot's archive, and check access as the account serving each port.",
             discussion: """
                 Default ports: smtp 25, submission 587, smtps 465, imap 143, imaps 993, pop3 110, pop3s 995, https 443; --port SCHEME=PORT (repeatable) replaces them. A closed port is reported as closed, an error only when named with --port. Run it as root: who serves a port comes from /proc, and the check tries as that account. A configuration file, when present, gives certbot-dir and target users. Nothing is changed. Exit status 0 healthy (warnings allowed), 1 a problem, 2 usage error.
-                """)
+                """,
+            arguments: [ArgumentSpec(name: "host", help: "The name clients use (sent as SNI, checked against the certificates).", required: true)],
+            options: [
+                OptionSpec(name: "connect", value: "addr", help: "Dial this address instead of HOST (SNI stays HOST)."),
+                OptionSpec(name: "port", value: "scheme=port", help: "SCHEME=PORT to probe (repeatable; replaces the default list).", repeatable: true),
+                OptionSpec(name: "lineage", value: "name", help: "The lineage to check (default: the one served, else the one covering HOST)."),
+                OptionSpec(name: "user", value: "user", help: "Check access as this account (default: the account serving each port).", kind: .user),
+                OptionSpec(name: "ca-file", value: "file", help: "Trust anchors for the 'trusted' column (default: the system trust store).", kind: .file),
+                OptionSpec(
+                    name: "certbot-dir", value: "dir",
+                    help: "certbot's configuration directory (env CERTRELOAD_CERTBOT_DIR; else the configuration's; else /etc/letsencrypt).",
+                    kind: .directory),
+                OptionSpec(
+                    name: "config", value: "file",
+                    help: "A configuration file to use (default: \(ConfigurationLoader.defaultPath) when present).", kind: .file),
+            ] + OutputOptions.options,
+            make: { parsed throws(UsageError) in try Doctor(parsed) })
 
-        @Argument(help: ArgumentHelp("The name clients use (sent as SNI, checked against the certificates).", valueName: "host"))
         var host: String
-
-        @Option(help: ArgumentHelp("Dial this address instead of HOST (SNI stays HOST).", valueName: "addr"))
         var connect: String?
-
-        @Option(name: .customLong("port"), help: ArgumentHelp("SCHEME=PORT to probe (repeatable; replaces the default list).", valueName: "scheme=port"))
-        var ports: [String] = []
-
-        @Option(help: ArgumentHelp("The lineage to check (default: the one served, else the one covering HOST).", valueName: "name"))
+        var ports: [String]
         var lineage: String?
-
-        @Option(help: ArgumentHelp("Check access as this account (default: the account serving each port).", valueName: "user"))
         var user: String?
-
-        @Option(name: .customLong("ca-file"), help: ArgumentHelp("Trust anchors for the 'trusted' column (default: the system trust store).", valueName: "file"))
         var caFile: String?
-
-        @Option(
-            name: .customLong("certbot-dir"),
-            help: ArgumentHelp("certbot's configuration directory (env CERTRELOAD_CERTBOT_DIR; else the configuration's; else /etc/letsencrypt).", valueName: "dir"))
         var certbotDirectory: String?
-
-        @Option(name: .customLong("config"), help: ArgumentHelp("A configuration file to use (default: \(ConfigurationLoader.defaultPath) when present).", valueName: "file"))
         var configFile: String?
+        var output: OutputOptions
 
-        @OptionGroup var output: OutputOptions
-
-        func validate() throws {
+        init(_ parsed: ParsedArguments) throws(UsageError) {
+            host = parsed.argument("host") ?? ""
+            connect = parsed.string("connect")
+            ports = parsed.strings("port")
+            lineage = parsed.string("lineage")
+            user = parsed.string("user")
+            caFile = parsed.string("ca-file")
+            certbotDirectory = parsed.string("certbot-dir")
+            configFile = parsed.string("config")
+            output = try OutputOptions(parsed)
             guard host.utf8.count <= 253, !host.isEmpty, !host.contains("/"), !host.contains(" ") else {
-                throw ValidationError("HOST must be a host name such as mail.example.com")
+                throw UsageError("HOST must be a host name such as mail.example.com")
             }
         }
 

@@ -1,5 +1,5 @@
-import ArgumentParser
 import CertReload
+import CertReloadCommandLine
 
 #if canImport(Glibc)
 import Glibc
@@ -9,31 +9,38 @@ import Musl
 
 extension CertReloadCommand {
     /// `certreload grant`: give a service user lasting read access to certbot lineages.
-    struct Grant: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "grant",  // set: deriving it costs a scan of every protocol conformance at start-up
+    struct Grant: RunnableCommand {
+        static let spec = CommandSpec(
+            name: "grant",
             abstract: "Let a service user read certbot lineages now and after every renewal, in one step.",
             discussion: """
                 Applies the whole fix `certreload check --user USER` prints: group search on certbot's live/, archive/ and each lineage directory, group read on every archive key of every version (certbot copies the newest key's group and group bits to each new key). It only adds group bits (g+x, g+r) and changes groups; it never gives "other" anything and never touches renewal/ or accounts/. When a key's group already serves another account, it uses a shared group (--group, or certreload-certs, created) and adds both accounts. Then it checks by trying as USER. A second run changes nothing. Exit status 0 USER can read every lineage, 1 it still cannot, 2 usage error.
-                """)
+                """,
+            arguments: [
+                ArgumentSpec(name: "user", help: "The account the server reads the files as.", required: true, kind: .user),
+                ArgumentSpec(name: "lineage", help: "Lineage names (default: every lineage in live/).", repeatable: true),
+            ],
+            options: [
+                OptionSpec(name: "group", value: "group", help: "Grant through this group (created if missing; USER is added)."),
+            ] + CertbotOptions.options + [
+                .flag("dry-run", "Print the plan and change nothing."),
+            ],
+            make: { parsed throws(UsageError) in try Grant(parsed) })
 
-        @Argument(help: ArgumentHelp("The account the server reads the files as.", valueName: "user"))
         var user: String
-
-        @Argument(help: ArgumentHelp("Lineage names (default: every lineage in live/).", valueName: "lineage"))
-        var lineages: [String] = []
-
-        @Option(help: ArgumentHelp("Grant through this group (created if missing; USER is added).", valueName: "group"))
+        var lineages: [String]
         var group: String?
+        var certbot: CertbotOptions
+        var dryRun: Bool
 
-        @OptionGroup var certbot: CertbotOptions
-
-        @Flag(name: .customLong("dry-run"), help: "Print the plan and change nothing.")
-        var dryRun = false
-
-        func validate() throws {
+        init(_ parsed: ParsedArguments) throws(UsageError) {
+            user = parsed.argument("user") ?? ""
+            lineages = parsed.argumentList("lineage")
+            group = parsed.string("group")
+            certbot = CertbotOptions(parsed)
+            dryRun = parsed.flag("dry-run")
             if let group, !Grant.isGroupName(group) {
-                throw ValidationError("--group '\(group)' is not a group name (lower-case letters, digits, '-', '_'; a letter or '_' first)")
+                throw UsageError("--group '\(group)' is not a group name (lower-case letters, digits, '-', '_'; a letter or '_' first)")
             }
         }
 
@@ -44,7 +51,7 @@ extension CertReloadCommand {
                 && name.utf8.allSatisfy { lowerOrUnderscore($0) || ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: "-") }
         }
 
-        func run() throws {
+        func run() async throws {
             let account = try Account.named(user)
             if account.uid == 0 {
                 throw UsageError("\(account.name) is root: root reads every file, there is nothing to grant", fix: nil)

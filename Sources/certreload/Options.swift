@@ -1,5 +1,5 @@
-import ArgumentParser
 import CertReload
+import CertReloadCommandLine
 
 #if canImport(Glibc)
 import Glibc
@@ -8,12 +8,16 @@ import Musl
 #endif
 
 /// Where certbot keeps its lineages.
-struct CertbotOptions: ParsableArguments {
-    @Option(
-        name: .customLong("certbot-dir"),
-        help: ArgumentHelp(
-            "certbot's configuration directory (env CERTRELOAD_CERTBOT_DIR).", valueName: "dir"))
+struct CertbotOptions {
+    static let options = [
+        OptionSpec(name: "certbot-dir", value: "dir", help: "certbot's configuration directory (env CERTRELOAD_CERTBOT_DIR).", kind: .directory),
+    ]
+
     var certbotDirectory: String?
+
+    init(_ parsed: ParsedArguments) {
+        certbotDirectory = parsed.string("certbot-dir")
+    }
 
     var directory: CertbotDirectory {
         if let certbotDirectory { return CertbotDirectory(certbotDirectory) }
@@ -24,12 +28,48 @@ struct CertbotOptions: ParsableArguments {
     }
 }
 
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+enum OutputFormat: String, CaseIterable {
     case text, json
 }
 
 /// How a report is printed.
-struct OutputOptions: ParsableArguments {
-    @Option(help: "Output format: text for people, json for machines.")
-    var format: OutputFormat = .text
+struct OutputOptions {
+    static let options = [
+        OptionSpec(
+            name: "format", value: "format", help: "Output format: text for people, json for machines.",
+            defaultText: "text", kind: .choice(OutputFormat.allCases.map(\.rawValue))),
+    ]
+
+    var format: OutputFormat
+
+    init(_ parsed: ParsedArguments) throws(UsageError) {
+        format = try parsed.choice("format", default: .text)
+    }
+}
+
+/// Where the configuration file is.
+struct ConfigFileOptions {
+    static let options = [
+        OptionSpec(
+            name: "config", value: "file",
+            help: "The configuration file (env CERTRELOAD_CONFIG; default \(ConfigurationLoader.defaultPath)).", kind: .file),
+    ]
+
+    var file: String?
+
+    init(_ parsed: ParsedArguments) {
+        file = parsed.string("config")
+    }
+
+    init(path: String) {
+        file = path
+    }
+
+    var path: String { ConfigurationLoader.path(option: file) }
+}
+
+/// A command's exit status other than 0, thrown by `run()`; its report is already printed.
+struct ExitCode: Error {
+    var rawValue: Int32
+    init(_ rawValue: Int32) { self.rawValue = rawValue }
 }

@@ -1,5 +1,5 @@
-import ArgumentParser
 import CertReload
+import CertReloadCommandLine
 import Dispatch
 import Logging
 
@@ -64,30 +64,45 @@ enum ConfiguredTargets {
 }
 
 extension CertReloadCommand {
+    static let targetsArgument = ArgumentSpec(name: "target", help: "Target names (default: all).", repeatable: true)
+
     /// `certreload deploy`: certbot's deploy hook.
-    struct Deploy: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "deploy",  // set: deriving it costs a scan of every protocol conformance at start-up
+    struct Deploy: RunnableCommand {
+        static let spec = CommandSpec(
+            name: "deploy",
             abstract: "certbot deploy hook: check, reload and verify every target using the renewed lineage.",
             discussion: """
                 Reads RENEWED_LINEAGE (a path under <certbot-dir>/live/) and RENEWED_DOMAINS from certbot. For every target that uses that lineage: check it as the target's user (on any error the target is not reloaded and its server keeps its working certificate), reload the server, and verify over TLS that it serves the new certificate. Exit status 0 only if every target succeeded; 2 for a bad invocation or configuration.
 
                 Install: certbot renew --deploy-hook 'certreload deploy', or put Packaging/certbot/certreload-deploy-hook into /etc/letsencrypt/renewal-hooks/deploy/ (certbot runs directory hooks only on renewal, not on first issuance).
-                """)
+                """,
+            options: ConfigFileOptions.options + [
+                OptionSpec(
+                    name: "lineage", value: "name-or-live-dir",
+                    help: "The lineage: its name or its live directory (default: $RENEWED_LINEAGE).", kind: .directory),
+                OptionSpec(
+                    name: "settle", value: "seconds",
+                    help: "First wait until the lineage has been quiet this long and its links agree (for the certreload@.path unit); at most settle-max.",
+                    kind: .number),
+                OptionSpec(
+                    name: "timeout", value: "seconds", help: "Give up after this many seconds in all (certbot waits for hooks without a limit).",
+                    defaultText: "120", kind: .number),
+            ],
+            make: { parsed throws(UsageError) in try Deploy(parsed) })
 
-        @OptionGroup var config: ConfigFileOptions
-
-        @Option(help: ArgumentHelp(
-            "The lineage: its name or its live directory (default: $RENEWED_LINEAGE).", valueName: "name-or-live-dir"))
+        var config: ConfigFileOptions
         var lineage: String?
-
-        @Option(help: ArgumentHelp(
-            "First wait until the lineage has been quiet this long and its links agree (for the certreload@.path unit); at most settle-max.",
-            valueName: "seconds"))
         var settle: Double?
+        var timeout: Double
 
-        @Option(help: "Give up after this many seconds in all (certbot waits for hooks without a limit).")
-        var timeout: Double = 120
+        init(_ parsed: ParsedArguments) throws(UsageError) {
+            config = ConfigFileOptions(parsed)
+            lineage = parsed.string("lineage")
+            settle = try parsed.double("settle")
+            timeout = try parsed.double("timeout") ?? 120
+            guard timeout > 0 else { throw UsageError("--timeout must be more than 0") }
+            if let settle, settle < 0 { throw UsageError("--settle must not be negative") }
+        }
 
         func run() async throws {
             guard let path = lineage ?? getenv("RENEWED_LINEAGE").map({ String(cString: $0) }), !path.isEmpty else {
@@ -147,11 +162,6 @@ extension CertReloadCommand {
             if !ok { throw ExitCode(1) }
         }
 
-        func validate() throws {
-            guard timeout > 0 else { throw ValidationError("--timeout must be more than 0") }
-            if let settle, settle < 0 { throw ValidationError("--settle must not be negative") }
-        }
-
         /// The lineage name of a `live/NAME` path, refusing anything outside `<certbot-dir>/live/`.
         func lineageName(_ path: String, certbotDirectory: String) throws -> String {
             let live = CertbotDirectory(certbotDirectory).liveDirectory
@@ -177,24 +187,26 @@ extension CertReloadCommand {
     }
 
     /// `certreload reload`: the same job by hand.
-    struct Reload: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "reload",  // set: deriving it costs a scan of every protocol conformance at start-up
+    struct Reload: RunnableCommand {
+        static let spec = CommandSpec(
+            name: "reload",
             abstract: "Check, reload and verify targets by hand.",
             discussion: """
                 Without --force, a target whose server already serves the certificate on disk (every verify URL) is reported and left alone. --dry-run checks and says what would be reloaded, without reloading.
-                """)
+                """,
+            arguments: [targetsArgument],
+            options: ConfigFileOptions.options + [
+                .flag("dry-run", "Check and report; do not reload."),
+                .flag("force", "Reload even when the server already serves the certificate on disk."),
+            ],
+            make: { parsed in
+                Reload(config: ConfigFileOptions(parsed), targets: parsed.argumentList("target"), dryRun: parsed.flag("dry-run"), force: parsed.flag("force"))
+            })
 
-        @OptionGroup var config: ConfigFileOptions
-
-        @Argument(help: ArgumentHelp("Target names (default: all).", valueName: "target"))
-        var targets: [String] = []
-
-        @Flag(help: "Check and report; do not reload.")
-        var dryRun = false
-
-        @Flag(help: "Reload even when the server already serves the certificate on disk.")
-        var force = false
+        var config: ConfigFileOptions
+        var targets: [String]
+        var dryRun: Bool
+        var force: Bool
 
         func run() async throws {
             let configuration = try ConfiguredTargets.load(config)
@@ -207,18 +219,19 @@ extension CertReloadCommand {
     }
 
     /// `certreload verify`: probes only.
-    struct Verify: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "verify",  // set: deriving it costs a scan of every protocol conformance at start-up
+    struct Verify: RunnableCommand {
+        static let spec = CommandSpec(
+            name: "verify",
             abstract: "Probe each target's verify URLs: is the server serving the certificate on disk?",
             discussion: """
                 Connects to every verify URL (STARTTLS for smtp, submission, imap and pop3), sends the URL's host as SNI, and compares the leaf the server presents with cert.pem (SHA-256 of the DER). Nothing is reloaded.
-                """)
+                """,
+            arguments: [targetsArgument],
+            options: ConfigFileOptions.options,
+            make: { parsed in Verify(config: ConfigFileOptions(parsed), targets: parsed.argumentList("target")) })
 
-        @OptionGroup var config: ConfigFileOptions
-
-        @Argument(help: ArgumentHelp("Target names (default: all).", valueName: "target"))
-        var targets: [String] = []
+        var config: ConfigFileOptions
+        var targets: [String]
 
         func run() async throws {
             let configuration = try ConfiguredTargets.load(config)
