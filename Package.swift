@@ -1,6 +1,15 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// OpenSSL: on x86_64 loaded on first use (Sources/CCertReloadShims/openssl-lazy.S), so a
+// command that never touches a certificate does not pay libcrypto's 4,891 symbol lookups at
+// start; elsewhere linked as usual. The tests link it in any case (they call more of it).
+#if arch(x86_64)
+let openSSLLinked: [LinkerSetting] = []
+#else
+let openSSLLinked: [LinkerSetting] = [.linkedLibrary("ssl"), .linkedLibrary("crypto")]
+#endif
+
 let package = Package(
     name: "certreload",
     products: [
@@ -12,7 +21,7 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(
-            name: "COpenSSL", pkgConfig: "openssl",
+            name: "COpenSSL",
             providers: [.apt(["libssl-dev"])]),
         // libsystemd and libcurl: headers only. They are not linked but loaded on first use
         // (Sources/CCertReloadShims/lazy.c), so `check` does not pay for loading them.
@@ -22,7 +31,7 @@ let package = Package(
         .systemLibrary(
             name: "CCurl",
             providers: [.apt(["libcurl4-openssl-dev"])]),
-        .target(name: "CCertReloadShims", dependencies: ["COpenSSL", "CCurl", "CSystemd"]),
+        .target(name: "CCertReloadShims", dependencies: ["COpenSSL", "CCurl", "CSystemd"], linkerSettings: openSSLLinked),
         .target(
             name: "CertReload",
             dependencies: [
@@ -45,6 +54,8 @@ let package = Package(
                 "CertReload", "CertReloadDemo", "CertReloadCommandLine",
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "CertReloadTests", dependencies: ["CertReload", "CertReloadDemo", "CertReloadCommandLine", "CCertReloadShims", "COpenSSL"]),
+        .testTarget(
+            name: "CertReloadTests", dependencies: ["CertReload", "CertReloadDemo", "CertReloadCommandLine", "CCertReloadShims", "COpenSSL"],
+            linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
     ]
 )

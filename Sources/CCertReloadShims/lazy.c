@@ -166,3 +166,38 @@ int sd_bus_message_read(sd_bus_message *m, const char *types, ...) {
 FORWARD(systemd, int, sd_journal_sendv_with_location,
         (const char *file, const char *line, const char *func, const struct iovec *iov, int n),
         (file, line, func, iov, n), -ELIBACC)
+
+/* OpenSSL's trampolines (openssl-lazy.S) call this, on every thread, before their first
+ * jump: dlopen libssl.so.3 (and with it libcrypto.so.3) once and fill every slot. OpenSSL is
+ * not optional: without it nothing here can work, so a missing library or function ends the
+ * process with a message naming it and the package that provides it. */
+#if defined(__x86_64__) && defined(__linux__)
+#include <stdio.h>
+#include <unistd.h>
+
+extern void *certreload_openssl_slots[] __attribute__((visibility("hidden")));
+extern void *certreload_openssl_slots_end[] __attribute__((visibility("hidden")));
+extern const char *const certreload_openssl_names[] __attribute__((visibility("hidden")));
+void certreload_openssl_load(void) __attribute__((visibility("hidden")));
+
+static pthread_once_t openssl_once = PTHREAD_ONCE_INIT;
+
+static void openssl_fail(const char *what, const char *detail) {
+    dprintf(2, "certreload: cannot load OpenSSL 3: %s: %s\n  fix: apt-get install libssl3 (certreload needs libssl.so.3 and libcrypto.so.3)\n",
+            what, detail ? detail : "not found");
+    _exit(1);
+}
+
+static void openssl_load_all(void) {
+    void *library = dlopen("libssl.so.3", RTLD_NOW | RTLD_LOCAL);
+    if (library == NULL) openssl_fail("libssl.so.3", dlerror());
+    size_t count = (size_t)(certreload_openssl_slots_end - certreload_openssl_slots);
+    for (size_t index = 0; index < count; index++) {
+        void *function = dlvsym(library, certreload_openssl_names[index], "OPENSSL_3.0.0");
+        if (function == NULL) openssl_fail(certreload_openssl_names[index], dlerror());
+        __atomic_store_n(&certreload_openssl_slots[index], function, __ATOMIC_RELEASE);
+    }
+}
+
+void certreload_openssl_load(void) { pthread_once(&openssl_once, openssl_load_all); }
+#endif

@@ -146,6 +146,11 @@ cr_check s7-nolineage --certbot-dir "$C" --user "$SVC" no-such-lineage.test
 assert_eq "exit 2 for an unknown lineage name" "2" "$CR_RC"
 cr_check s7-badopt --certbot-dir "$C" --no-such-option
 assert_eq "exit 2 for an unknown option" "2" "$CR_RC"
+assert_eq "the unknown option is named, with where the options are listed" \
+    "certreload: unknown option '--no-such-option' for certreload check|  fix: certreload check --help lists its options" \
+    "$(paste -sd'|' "$E2E_OUT/s7-badopt.err")"
+cr_run s7-typo check --certbot-dir "$C" --warn-day 3
+assert_eq "a near miss: exit 2 and the option meant" "2 yes" "$CR_RC $(grep -q 'did you mean --warn-days?' "$E2E_OUT/s7-typo.err" && echo yes)"
 CERTRELOAD_CERTBOT_DIR=$C cr_check s7-env --user "$SVC"
 assert_eq "CERTRELOAD_CERTBOT_DIR is honoured (exit 0, two lineages)" "0 2" "$CR_RC $(json_eval "$CR_OUT" 'len(d["lineages"])')"
 cr_check s7-renewed-lineage --user "$SVC" "$C/live/$WILD"
@@ -154,6 +159,26 @@ revoke_group "$C"
 cr_check s7-blocked --certbot-dir "$C" --user "$SVC"
 assert_eq "exit 1 when a lineage is unusable" "1" "$CR_RC"
 grant_group "$C" "$SVC"
+
+# OpenSSL is loaded on first use (x86_64): a command that needs no certificate runs without
+# libssl.so.3; one that does stops with what is missing and how to get it. The library is
+# hidden by mounting /dev/null over it in a private mount namespace.
+if [[ $(uname -m) == x86_64 ]] && command -v unshare >/dev/null; then
+    libssl=$(ldconfig -p | awk '/libssl\.so\.3 / { print $NF; exit }')
+    libssl=$(readlink -f "$libssl")
+    without_ssl() { unshare -m --propagation private sh -c 'mount --bind /dev/null "$1" && shift && exec "$@"' _ "$libssl" "$@"; }
+    assert_eq "without libssl: --version runs (exit 0)" "$("$CERTRELOAD" --version) 0" "$(set +e; v=$(without_ssl "$CERTRELOAD" --version 2>&1); echo "$v $?")"
+    set +e
+    nossl_err=$(without_ssl "$CERTRELOAD" check --certbot-dir "$C" --user "$SVC" 2>&1 >/dev/null)
+    nossl_rc=$?
+    set -e
+    assert_eq "without libssl: check exits 1" "1" "$nossl_rc"
+    e2e_log "    without libssl: $(head -c 300 <<<"$nossl_err" | tr '\n' '|')"
+    assert_eq "without libssl: check names the library, and the package as the fix" "yes yes" \
+        "$(grep -qF 'certreload: cannot load OpenSSL 3: libssl.so.3' <<<"$nossl_err" && echo yes) $(grep -qF 'fix: apt-get install libssl3' <<<"$nossl_err" && echo yes)"
+    assert_eq "with libssl again: check exit 0" "0" "$(set +e; "$CERTRELOAD" check --certbot-dir "$C" --user "$SVC" >/dev/null 2>&1; echo $?)"
+fi
+
 
 # ---------------------------------------------------------------------------------------------
 e2e_section "8. safety: FIFOs, link loops, huge files, secrets"
