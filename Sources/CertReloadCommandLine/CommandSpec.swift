@@ -46,9 +46,12 @@ public struct ArgumentSpec: Sendable {
     }
 }
 
-/// A command that has been parsed and is ready to run.
+/// A command that has been parsed and is ready to run. `run` starts on its caller's executor
+/// (the main thread): a command that never awaits (`config check`, `grant`) then starts no
+/// pool thread at all — and under systemd each new pool thread of the main task's QoS logs
+/// "Failed to set thread priority" (nice -4 refused without CAP_SYS_NICE).
 public protocol RunnableCommand {
-    func run() async throws
+    nonisolated(nonsending) func run() async throws
 }
 
 /// One command: a leaf that runs, or a group of subcommands (`config`).

@@ -65,7 +65,7 @@ extension CertReloadCommand {
             if warnDays < 0 { throw UsageError("--warn-days must be 0 or more") }
         }
 
-        func run() async throws {
+        nonisolated(nonsending) func run() async throws {
             if let configFile {
                 try await runConfigured(configFile)
                 return

@@ -29,7 +29,7 @@ extension CertReloadCommand {
 
         var config: ConfigFileOptions
 
-        func run() async throws {
+        nonisolated(nonsending) func run() async throws {
             let path = config.path
             let result = ConfigurationLoader.validate(path: path)
             guard let configuration = result.configuration, result.errors.isEmpty else {

@@ -30,7 +30,7 @@ extension CertReloadCommand {
         var keep: Bool
         var output: OutputOptions
 
-        func run() async throws {
+        nonisolated(nonsending) func run() async throws {
             let account = try Account.named(user)
             guard account.uid != geteuid() else {
                 throw UsageError(

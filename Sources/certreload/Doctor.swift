@@ -58,7 +58,7 @@ extension CertReloadCommand {
             }
         }
 
-        func run() async throws {
+        nonisolated(nonsending) func run() async throws {
             let parsedPorts = try ports.map { text throws(UsageError) in try DoctorPort(parsing: text) }
             let account = try user.map { name throws(UsageError) in try Account.named(name) }
 

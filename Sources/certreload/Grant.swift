@@ -51,7 +51,7 @@ extension CertReloadCommand {
                 && name.utf8.allSatisfy { lowerOrUnderscore($0) || ($0 >= 0x30 && $0 <= 0x39) || $0 == UInt8(ascii: "-") }
         }
 
-        func run() async throws {
+        nonisolated(nonsending) func run() async throws {
             let account = try Account.named(user)
             if account.uid == 0 {
                 throw UsageError("\(account.name) is root: root reads every file, there is nothing to grant", fix: nil)

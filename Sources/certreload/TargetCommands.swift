@@ -104,7 +104,7 @@ extension CertReloadCommand {
             if let settle, settle < 0 { throw UsageError("--settle must not be negative") }
         }
 
-        func run() async throws {
+        nonisolated(nonsending) func run() async throws {
             guard let path = lineage ?? getenv("RENEWED_LINEAGE").map({ String(cString: $0) }), !path.isEmpty else {
                 throw UsageError(
                     "no lineage: RENEWED_LINEAGE is not set",
@@ -208,7 +208,7 @@ extension CertReloadCommand {
         var dryRun: Bool
         var force: Bool
 
-        func run() async throws {
+        nonisolated(nonsending) func run() async throws {
             let configuration = try ConfiguredTargets.load(config)
             let selected = try ConfiguredTargets.select(targets, from: configuration)
             let ok = await ConfiguredTargets.run(
@@ -233,7 +233,7 @@ extension CertReloadCommand {
         var config: ConfigFileOptions
         var targets: [String]
 
-        func run() async throws {
+        nonisolated(nonsending) func run() async throws {
             let configuration = try ConfiguredTargets.load(config)
             let selected = try ConfiguredTargets.select(targets, from: configuration)
             let ok = await ConfiguredTargets.run(

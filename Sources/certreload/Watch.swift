@@ -16,7 +16,7 @@ extension CertReloadCommand {
 
         var config: ConfigFileOptions
 
-        func run() async throws {
+        nonisolated(nonsending) func run() async throws {
             let configuration = try ConfiguredTargets.load(config)
             var logger = Logger(label: "certreload")
             logger.logLevel = .info

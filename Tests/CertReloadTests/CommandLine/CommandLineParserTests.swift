@@ -5,7 +5,7 @@ import Testing
 /// A command that only keeps what it was given.
 private struct Captured: RunnableCommand {
     var parsed: ParsedArguments
-    func run() async throws {}
+    nonisolated(nonsending) func run() async throws {}
 }
 
 private let leaf = CommandSpec(
