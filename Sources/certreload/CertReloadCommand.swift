@@ -25,6 +25,9 @@ enum CertReloadCommand {
 @main
 enum Main {
     static func main() async {
+        // Before any task runs: certreload's pool, whose idle threads never wake
+        // (Sources/CertReload/Support/GlobalExecutor.swift).
+        GlobalExecutor.install()
         // A peer that closes a socket early is an error to report, never a reason to die
         // (OpenSSL writes close_notify with write(2)). Commands run get SIGPIPE back.
         signal(SIGPIPE, SIG_IGN)

@@ -85,7 +85,7 @@ public struct Verifier: Sendable {
             if case .success(let served) = outcome, served.leaf.sha256 == expected { break }
             if deadline.remainingSeconds < backoff || Task.isCancelled { break }
             // A bounded pause between attempts while the server reloads; not a synchronisation.
-            try? await Task.sleep(nanoseconds: UInt64(backoff * 1_000_000_000))
+            await Pause.for(.nanoseconds(Int64(backoff * 1_000_000_000)))
             backoff = min(backoff * 2, maximumBackoff)
         }
         let elapsed = Double(ProbeDeadline.now() - started) / 1_000_000_000

@@ -92,7 +92,7 @@ public func withTimeLimit<T: Sendable>(
     return await withTaskGroup(of: TimeLimitChild<T>.self) { group in
         group.addTask { .done(await body()) }
         group.addTask {
-            try? await Task.sleep(for: .milliseconds(Int64(max(0, seconds) * 1000)))
+            await Pause.for(.milliseconds(Int64(max(0, seconds) * 1000)))
             return .expired
         }
         var cutShort = false

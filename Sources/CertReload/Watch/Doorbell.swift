@@ -46,7 +46,7 @@ final class Doorbell: Sendable {
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask { await self.waitForRing() }
             group.addTask {
-                try? await Task.sleep(until: deadline, clock: .continuous)
+                await Pause.until(deadline)
                 return false
             }
             var rang = await group.next() ?? false

@@ -78,9 +78,10 @@ extension WatchService {
             "watching \(lineageCount) lineage(s) in \(configuration.certbotDirectory) for \(configuration.targets.count) target(s); configuration \(configuration.path)")
         // The watchdog rides a Dispatch timer of its own, not a task: it keeps pinging even if
         // something did block the cooperative pool (nothing should: blocking calls run on
-        // threads of their own), and it costs one wake-up per interval.
+        // threads of their own), and it costs one wake-up per interval. A queue of its own,
+        // not `.global()`: a global queue's worker threads start libdispatch's 1 s pool monitor.
         let watchdog = SystemdNotifier.watchdogInterval().map { interval in
-            let timer = DispatchSource.makeTimerSource(queue: .global())
+            let timer = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "certreload.watchdog"))
             let nanoseconds = Int(interval.components.seconds) * 1_000_000_000 + Int(interval.components.attoseconds / 1_000_000_000)
             timer.schedule(deadline: .now(), repeating: .nanoseconds(nanoseconds), leeway: .milliseconds(100))
             timer.setEventHandler { notifier.notify("WATCHDOG=1") }
@@ -119,9 +120,11 @@ final class SignalEvents: @unchecked Sendable {
     private var sources: [any DispatchSourceSignal] = []
 
     init(continuation: AsyncStream<WatchEvent>.Continuation) {
+        // A queue of its own, not `.global()` (whose threads start libdispatch's 1 s monitor).
+        let queue = DispatchQueue(label: "certreload.signals")
         for (number, event) in [(SIGHUP, WatchEvent.reloadConfiguration), (SIGTERM, .stop), (SIGINT, .stop)] {
             signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
             source.setEventHandler { continuation.yield(event) }
             source.resume()
             sources.append(source)

@@ -75,7 +75,7 @@ public struct WatchService: Sendable {
                 // it. Waits on a bell, not a timer: idle, it never wakes.
                 group.addTask {
                     while await generation.memoryBell.wait(), !generation.isStopping {
-                        try? await Task.sleep(for: .seconds(1))
+                        await Pause.for(.seconds(1))
                         _ = generation.memoryBell.consume()
                         if generation.isStopping { break }
                         releaseFreeMemory()
@@ -129,7 +129,7 @@ public struct WatchService: Sendable {
                 // Stop this generation: no new work; a reload in flight gets the grace period.
                 generation.stop()
                 group.addTask { [grace = shutdownGrace] in
-                    try? await Task.sleep(for: grace)
+                    await Pause.for(grace)
                     return .grace
                 }
                 while let child = await group.next(), child == .ready {}
