@@ -44,22 +44,6 @@ CURLcode certreload_curl_global_init_once(void) {
     return global_result;
 }
 
-static void *preload(void *unused) {
-    (void)unused;
-    certreload_curl_global_init_once(); // a failure is reported by the first request
-    return NULL;
-}
-
-void certreload_curl_preload(void) {
-    pthread_attr_t attributes;
-    pthread_attr_init(&attributes);
-    pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attributes, 256 * 1024);
-    pthread_t thread;
-    (void)pthread_create(&thread, &attributes, preload, NULL); // no thread: loaded on first use
-    pthread_attr_destroy(&attributes);
-}
-
 void certreload_curl_buffer_free(certreload_curl_buffer *buffer) {
     free(buffer->data);
     buffer->data = NULL;

@@ -39,15 +39,6 @@ enum ConfiguredTargets {
     ) async -> Bool {
         var allSucceeded = true
         let log = OutcomeLog(logger: logger)
-        // A reload over HTTP comes after the check: load libcurl meanwhile (deploy: -6 ms).
-        let reloads = switch action {
-        case .deploy: true
-        case .reload(_, let dryRun): !dryRun
-        case .verify: false
-        }
-        if reloads, targets.contains(where: \.reload.usesHTTP) {
-            HTTPClient.loadInBackground()
-        }
         for target in targets {
             if Task.isCancelled {
                 Output.write("[\(target.name)] not started: the time limit was reached; its server keeps its current certificate\n[\(target.name)] FAILED: failed\n")

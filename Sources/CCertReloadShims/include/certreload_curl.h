@@ -17,10 +17,6 @@ CURLcode certreload_curl_getinfo_string(CURL *handle, CURLINFO info, const char 
 /// returns its result on every call.
 CURLcode certreload_curl_global_init_once(void);
 
-/// Starts certreload_curl_global_init_once on a thread of its own and returns at once: loading
-/// libcurl and its ~40 libraries (about 6 ms) then overlaps the work before the first request.
-void certreload_curl_preload(void);
-
 /// A growable byte buffer that the write and header callbacks append to, up to `limit`
 /// bytes; what arrives beyond the limit is counted in `dropped` and discarded.
 typedef struct certreload_curl_buffer {

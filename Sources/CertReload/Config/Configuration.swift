@@ -128,14 +128,6 @@ public enum ReloadConfiguration: Sendable, Equatable {
     /// A program run as argv (no shell), with a timeout in seconds.
     case command(argv: [String], timeout: Double)
 
-    /// Whether the reload is an HTTP request (libcurl), on TCP or a Unix socket.
-    public var usesHTTP: Bool {
-        switch self {
-        case .stalwart, .caddy, .http: true
-        case .systemd, .signal, .command: false
-        }
-    }
-
     /// The reload endpoint's URL when the reload goes over HTTP(S) on TCP; nil otherwise.
     public var httpURL: String? {
         switch self {

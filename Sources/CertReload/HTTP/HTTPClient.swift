@@ -170,10 +170,6 @@ public struct HTTPClient: Sendable {
         self.cancellation = cancellation
     }
 
-    /// Loads libcurl on a thread of its own while the caller goes on (the deploy hook checks
-    /// the lineage first, which needs only OpenSSL); the first request waits for it if needed.
-    public static func loadInBackground() { certreload_curl_preload() }
-
     /// The client a reload uses: its logger, and its cancellation.
     public init(context: ReloadContext) {
         self.init(logger: context.logger, cancellation: context.cancellation)
