@@ -17,6 +17,7 @@ extension CertReloadCommand {
         var config: ConfigFileOptions
 
         nonisolated(nonsending) func run() async throws {
+            WatchService.limitMallocArenas()
             let configuration = try ConfiguredTargets.load(config)
             var logger = Logger(label: "certreload")
             logger.logLevel = .info

@@ -1,6 +1,7 @@
 public import Logging
 import Synchronization
 internal import CCertReloadShims.Memory
+internal import CCertReloadShims.Executor
 
 #if canImport(Glibc)
 import Glibc
@@ -600,3 +601,9 @@ struct ConfigSignature: Equatable {
 
 /// Returns the free memory of every malloc arena to the system (glibc's malloc_trim).
 func releaseFreeMemory() { certreload_release_free_memory() }
+
+extension WatchService {
+    /// The daemon's malloc policy, set first thing by `certreload watch`: one arena per CPU
+    /// (certreload_memory.h says why; MALLOC_ARENA_MAX in the environment wins).
+    public static func limitMallocArenas() { certreload_limit_malloc_arenas(certreload_cpu_count()) }
+}
