@@ -1,4 +1,5 @@
 import CCertReloadShims
+import Dispatch
 import Synchronization
 import Testing
 
@@ -76,23 +77,24 @@ struct GlobalExecutorTests {
     @Test("timers fire in deadline order, not in the order they were set")
     func timersInDeadlineOrder() async {
         let tally = Tally(expected: 4)
-        for milliseconds in [40, 10, 30, 20] {
+        // 100 ms apart: the order could only break if setting them took over 300 ms.
+        for milliseconds in [400, 100, 300, 200] {
             #expect(certreload_timer_after(Int64(milliseconds) * 1_000_000, Call.fire, Call(tally, milliseconds).retained()) != 0)
         }
-        #expect(await tally.wait() == [10, 20, 30, 40])
+        #expect(await tally.wait() == [100, 200, 300, 400])
     }
 
     @Test("a cancelled timer never fires")
     func timerCancel() async {
         let tally = Tally(expected: 1)
         let cancelled = Call(tally, 1)
-        let id = certreload_timer_after(50 * 1_000_000, Call.fire, cancelled.retained())
+        let id = certreload_timer_after(1_000 * 1_000_000, Call.fire, cancelled.retained())
         #expect(id != 0)
         #expect(certreload_timer_cancel(id) == 1)
         Unmanaged.passUnretained(cancelled).release() // the context is ours again
         #expect(certreload_timer_cancel(id) == 0) // gone: a second cancel finds nothing
         // A later timer fires, and alone: the cancelled one (due first) never did.
-        #expect(certreload_timer_after(100 * 1_000_000, Call.fire, Call(tally, 2).retained()) != 0)
+        #expect(certreload_timer_after(2_000 * 1_000_000, Call.fire, Call(tally, 2).retained()) != 0)
         #expect(await tally.wait() == [2])
     }
 
@@ -133,12 +135,21 @@ struct GlobalExecutorTests {
     @Test("parallelMap keeps order and maps every element once, on several threads")
     func parallelMapOrder() {
         let input = Array(0..<5_000)
-        let threads = Mutex(Set<UInt>())
+        // Element 0 waits (at most 10 s) until another element has been mapped meanwhile: only
+        // a second thread can do that while the first is held here. On one thread, or if the
+        // other threads were started only after the caller's share, it times out.
+        let another = DispatchSemaphore(value: 0)
+        let sawAnother = Atomic<Bool>(false)
         let output = input.parallelMap { value -> Int in
-            threads.withLock { _ = $0.insert(UInt(pthread_self())) }
+            if value == 0 {
+                sawAnother.store(another.wait(timeout: .now() + 10) == .success, ordering: .relaxed)
+            } else {
+                another.signal()
+            }
             return value * 3
         }
         #expect(output == input.map { $0 * 3 })
-        if certreload_cpu_count() > 1 { #expect(threads.withLock { $0.count } > 1) }
+        let overlapped = sawAnother.load(ordering: .relaxed)
+        if certreload_cpu_count() > 1 { #expect(overlapped) }
     }
 }
