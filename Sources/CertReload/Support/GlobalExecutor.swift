@@ -1,5 +1,4 @@
 internal import CCertReloadShims.Executor
-import Synchronization
 
 /// certreload's own global executor and timers (Sources/CCertReloadShims/executor.c).
 ///
@@ -56,7 +55,7 @@ private final class Sleeper: Sendable {
         var cancelled = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State()) // not Mutex: ThreadSanitizer does not see its futex
 
     /// Sets the timer; true when it is set (false: cancelled already, or no timer thread).
     func start(_ continuation: CheckedContinuation<Bool, Never>, nanoseconds: Int64) -> Bool {

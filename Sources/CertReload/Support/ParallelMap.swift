@@ -10,12 +10,20 @@ import Musl
 
 /// Writes to distinct indices from concurrent chunks.
 ///
-/// `@unchecked Sendable`: each chunk writes only its own indices, and the buffer is read only
-/// after every thread has been joined.
+/// `@unchecked Sendable`: each chunk writes only its own elements, through the buffer's
+/// pointer (no access to a shared variable), and they are read only after every thread has
+/// been joined.
 private final class ResultSlots<T>: @unchecked Sendable {
-    var values: [T?]
+    let values: UnsafeMutableBufferPointer<T?>
     let nextChunk = Atomic<Int>(0)
-    init(count: Int) { values = Array(repeating: nil, count: count) }
+    init(count: Int) {
+        values = .allocate(capacity: count)
+        values.initialize(repeating: nil)
+    }
+    deinit {
+        values.deinitialize()
+        values.deallocate()
+    }
 }
 
 extension Array where Element: Sendable {
